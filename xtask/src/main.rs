@@ -1,0 +1,3 @@
+//! Project automation: `cargo xtask demo | test | lab`.
+
+fn main() {}
