@@ -1,3 +1,138 @@
-//! Real-server test lab for annexr: slapd, dnsmasq, chronyd and DCMTK peers on loopback.
+//! The annexr lab: real servers on 127.0.0.1 for tests, benches and the demo.
 //!
-//! Part of annexr: DICOM PS3.17 Annex R network self-configuration.
+//! Each server starts in a temporary directory of its own, on a free port,
+//! from a configuration the lab writes; `start()` returns once the server
+//! answers, and dropping the handle stops it (its whole process group, so
+//! forked children go too). A server also dies with the thread that started
+//! it (parent-death signal), so start servers on the thread that owns them.
+//!
+//! | server | what it stands for |
+//! |---|---|
+//! | [`Slapd`] | the site's LDAP server with the PS3.15 Annex H schema |
+//! | [`Dnsmasq`] | the site's DNS server (SRV, A, TXT records) |
+//! | [`Chronyd`] | the site's NTP server, optionally with a shifted clock |
+//! | [`Storescp`] | a DICOM peer (archive, printer) that answers C-ECHO |
+//! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
+//! | [`SampleSite`] | all of the above, seeded with a small hospital |
+//!
+//! When a server's binary is missing, `start()` returns
+//! [`LabError::Missing`] naming the Debian package. Tests pass that through
+//! [`or_skip`]: it skips the test with a printed reason, unless the
+//! environment says `ANNEXR_LAB=require` (CI does), where a missing server is
+//! a failure.
+
+mod chronyd;
+mod dicom;
+mod dnsmasq;
+mod process;
+mod site;
+mod slapd;
+
+use std::time::Duration;
+
+pub use chronyd::{Chronyd, ChronydBuilder};
+pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
+pub use dnsmasq::{Dnsmasq, DnsmasqBuilder, SrvRecord};
+pub use site::{LDAP_HOST, SITE_DOMAIN};
+pub use site::{SampleSite, SiteDevice};
+pub use slapd::{DICOM_SCHEMA, DICOM_SCHEMA_LDIF, Slapd, SlapdBuilder};
+
+/// Everything that can go wrong while starting or using a lab server.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// The server's binary is not installed.
+    #[error(
+        "{server}: `{binary}` is not installed (apt-get install -y {package}, or run `cargo xtask test` as root)"
+    )]
+    Missing {
+        /// Which lab server.
+        server: &'static str,
+        /// The binary that was looked for.
+        binary: &'static str,
+        /// The Debian package that ships it.
+        package: &'static str,
+    },
+    /// The server process could not be started or exited early.
+    #[error("{server} did not start: {reason}\n--- last log lines ---\n{log}")]
+    Start {
+        /// Which lab server.
+        server: &'static str,
+        /// What happened.
+        reason: String,
+        /// The tail of the server's log.
+        log: String,
+    },
+    /// The server runs but did not answer in time.
+    #[error("{server} did not answer within {waited:?}\n--- last log lines ---\n{log}")]
+    NotReady {
+        /// Which lab server.
+        server: &'static str,
+        /// How long the lab waited.
+        waited: Duration,
+        /// The tail of the server's log.
+        log: String,
+    },
+    /// A stock tool (slapadd, ldapadd, …) failed.
+    #[error("{tool} failed (exit status {status:?}): {stderr}")]
+    Tool {
+        /// The tool that failed.
+        tool: &'static str,
+        /// Its exit code, if it exited.
+        status: Option<i32>,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// The test asked for something the lab cannot provide.
+    #[error("invalid lab setup: {0}")]
+    Invalid(String),
+    /// Filesystem or socket error in the lab itself.
+    #[error("lab I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// True when the environment demands every lab server (`ANNEXR_LAB=require`).
+pub fn lab_required() -> bool {
+    std::env::var("ANNEXR_LAB").is_ok_and(|v| v.eq_ignore_ascii_case("require"))
+}
+
+/// Turns a lab start result into `Some(server)`, or `None` (after printing
+/// why) when the server binary is missing and the lab is not required.
+///
+/// # Panics
+/// On any other error, and on a missing binary under `ANNEXR_LAB=require`:
+/// in a test that is the failure it should be.
+#[allow(clippy::panic)]
+pub fn or_skip<T>(result: Result<T, LabError>) -> Option<T> {
+    match result {
+        Ok(server) => Some(server),
+        Err(missing @ LabError::Missing { .. }) if !lab_required() => {
+            eprintln!("SKIPPED (lab server missing): {missing}");
+            None
+        }
+        Err(other) => panic!("lab server failed: {other}"),
+    }
+}
+
+/// Prints the one line per started server that the test log shows: name,
+/// version, address and start-to-ready time.
+fn announce(server: &str, version: &str, addr: &str, ready_after: Duration) {
+    eprintln!(
+        "annexr-lab: {server} ready on {addr} in {:.1} ms [{version}]",
+        ready_after.as_secs_f64() * 1000.0
+    );
+}
+
+/// Starts a server with a freshly chosen port, retrying a few times when
+/// another process grabbed the port between choosing and binding it.
+fn with_port_retry<T>(mut attempt: impl FnMut(u16) -> Result<T, LabError>) -> Result<T, LabError> {
+    let mut last = None;
+    for _ in 0..3 {
+        let port = process::free_port()?;
+        match attempt(port) {
+            Ok(server) => return Ok(server),
+            Err(e @ LabError::Start { .. }) => last = Some(e),
+            Err(other) => return Err(other),
+        }
+    }
+    Err(last.unwrap_or_else(|| LabError::Invalid("no start attempt ran".into())))
+}
