@@ -1,3 +1,62 @@
 //! DICOM association and C-ECHO probes with negotiation and rejection diagnostics.
 //!
-//! Part of annexr: DICOM PS3.17 Annex R network self-configuration.
+//! Part of annexr: DICOM PS3.17 Annex R network self-configuration. After a
+//! device is configured, a service engineer needs to know whether this AE
+//! reaches that AE, and if not, why. [`probe`] answers with a [`ProbeReport`]:
+//! the duration of every phase (resolve, TCP connect, TLS handshake,
+//! A-ASSOCIATE, C-ECHO, A-RELEASE) in microseconds, the negotiation result of
+//! every proposed presentation context, the peer's maximum PDU length and
+//! implementation, A-ASSOCIATE-RJ and A-ABORT decoded with their likely
+//! cause in words, the DIMSE status of the C-ECHO, the peer certificate of a
+//! TLS peer, and a [`Verdict`] that tells apart transport failure, rejection,
+//! abort, a refused SOP class and a failed echo.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), annexr_probe::Error> {
+//! use annexr_probe::{ProbeOptions, Target, Verdict};
+//! let report = annexr_probe::probe(
+//!     &Target::new("127.0.0.1", 11112, "STORESCP", "ANNEXR"),
+//!     &ProbeOptions::default(),
+//! )
+//! .await?;
+//! println!("{report}");
+//! assert_eq!(report.verdict, Verdict::AllGood);
+//! # Ok(()) }
+//! ```
+//!
+//! The association itself is driven here rather than by
+//! `dicom_ul::ClientAssociationOptions`, on `dicom_ul`'s PDU reader and
+//! writer: that way TCP connect and association are timed apart, A-ABORT
+//! source and reason are kept (`dicom_ul`'s `Error::Aborted` has none), and
+//! the TLS handshake is timed with the peer certificate reported.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod blocking;
+pub mod codes;
+pub mod dimse;
+mod model;
+pub mod pdu;
+mod probe;
+pub mod report;
+mod sweep;
+mod target;
+pub mod tls;
+
+pub use codes::{Abort, Rejection};
+pub use pdu::{NegotiatedContext, PeerInfo, ProposedContext};
+pub use probe::probe;
+pub use report::{
+    CertInfo, CertVerification, Ending, Error, Phase, ProbeReport, Refused, Timings, TlsReport,
+    TransportErrorKind, Verdict,
+};
+pub use sweep::{SweepItem, SweepOptions, SweepReport, SweepSummary, sweep};
+pub use target::{ProbeOptions, Target, check_ae_title};
+pub use tls::TlsOptions;
+
+/// Verification SOP Class UID.
+pub const VERIFICATION: &str = "1.2.840.10008.1.1";
+/// Implicit VR Little Endian transfer syntax UID.
+pub const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
+/// Explicit VR Little Endian transfer syntax UID.
+pub const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";

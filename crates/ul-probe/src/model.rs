@@ -1,0 +1,1 @@
+//! Targets from `annexr-model` Network AEs and Network Connections.
