@@ -7,6 +7,7 @@ use std::process::Command;
 use tempfile::TempDir;
 
 use crate::process::{Readiness, ServerProcess, find_binary, version_of};
+use crate::tls::LabCa;
 use crate::{LabError, announce, with_port_retry};
 
 /// How a [`Storescp`] negotiates.
@@ -27,6 +28,7 @@ enum Negotiation {
 pub struct StorescpBuilder {
     ae_title: String,
     negotiation: Negotiation,
+    tls: bool,
 }
 
 impl Default for StorescpBuilder {
@@ -34,6 +36,7 @@ impl Default for StorescpBuilder {
         StorescpBuilder {
             ae_title: "STORESCP".into(),
             negotiation: Negotiation::Default,
+            tls: false,
         }
     }
 }
@@ -58,6 +61,14 @@ impl StorescpBuilder {
         self
     }
 
+    /// Accept only TLS connections (`storescp +tls`, DICOM Basic TLS
+    /// profile), with a server certificate from a CA the lab generates
+    /// ([`Storescp::ca_cert_path`]); client certificates are not asked for.
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Starts storescp and waits until it accepts TCP connections.
     pub fn start(self) -> Result<Storescp, LabError> {
         let binary = find_binary("storescp", "storescp", "dcmtk")?;
@@ -68,6 +79,19 @@ impl StorescpBuilder {
         let received = dir.path().join("received");
         std::fs::create_dir_all(&received)?;
         let mut args: Vec<String> = vec!["--aetitle".into(), self.ae_title.clone()];
+        let ca = if self.tls {
+            let ca = LabCa::generate(dir.path())?;
+            args.extend([
+                "+tls".into(),
+                ca.server_key.display().to_string(),
+                ca.server_cert.display().to_string(),
+                "--null-passwd".into(),
+                "--ignore-peer-cert".into(),
+            ]);
+            Some(ca)
+        } else {
+            None
+        };
         match &self.negotiation {
             Negotiation::Default => {}
             Negotiation::RefuseAll => args.push("--refuse".into()),
@@ -117,6 +141,7 @@ impl StorescpBuilder {
             addr,
             ae_title: self.ae_title,
             version,
+            ca,
             process,
             _dir: dir,
         })
@@ -129,6 +154,7 @@ pub struct Storescp {
     addr: SocketAddr,
     ae_title: String,
     version: String,
+    ca: Option<LabCa>,
     process: ServerProcess,
     _dir: TempDir,
 }
@@ -157,6 +183,12 @@ impl Storescp {
     /// Time from spawn to the first accepted connection.
     pub fn ready_after(&self) -> std::time::Duration {
         self.process.ready_after
+    }
+
+    /// The PEM file of the CA that signed its certificate, when started with
+    /// TLS (the certificate names `localhost` and 127.0.0.1).
+    pub fn ca_cert_path(&self) -> Option<&std::path::Path> {
+        self.ca.as_ref().map(|ca| ca.ca_cert.as_path())
     }
 }
 

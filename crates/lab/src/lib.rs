@@ -27,6 +27,7 @@ mod dnsmasq;
 mod process;
 mod site;
 mod slapd;
+mod tls;
 
 use std::time::Duration;
 
@@ -35,7 +36,8 @@ pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder, SrvRecord};
 pub use site::{LDAP_HOST, SITE_DOMAIN};
 pub use site::{SampleSite, SiteDevice};
-pub use slapd::{DICOM_SCHEMA, DICOM_SCHEMA_LDIF, Slapd, SlapdBuilder};
+pub use slapd::{DICOM_SCHEMA, DICOM_SCHEMA_LDIF, Slapd, SlapdBuilder, SlapdPair};
+pub use tls::LabCa;
 
 /// Everything that can go wrong while starting or using a lab server.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,8 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
-use crate::process::{Readiness, ServerProcess, find_binary, run_tool, version_of};
+use crate::process::{Readiness, ServerProcess, find_binary, free_port, run_tool, version_of};
+use crate::tls::LabCa;
 use crate::{LabError, announce, with_port_retry};
 
 /// The DICOM configuration schema (PS3.15 Annex H) as an OpenLDAP `.schema`
@@ -26,6 +27,19 @@ pub struct SlapdBuilder {
     seed: Vec<String>,
     read_only: bool,
     log_operations: bool,
+    tls: bool,
+    role: Replication,
+}
+
+/// The part a slapd plays in syncrepl replication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Replication {
+    None,
+    /// Serves changes to consumers (syncprov overlay).
+    Provider,
+    /// A read-only replica of the provider at this URL; writes are answered
+    /// with a referral (10) to it.
+    ConsumerOf(String),
 }
 
 impl Default for SlapdBuilder {
@@ -35,6 +49,8 @@ impl Default for SlapdBuilder {
             seed: Vec::new(),
             read_only: false,
             log_operations: false,
+            tls: false,
+            role: Replication::None,
         }
     }
 }
@@ -68,6 +84,14 @@ impl SlapdBuilder {
         self
     }
 
+    /// With `true`, slapd also listens for `ldaps://` and offers StartTLS on
+    /// its `ldap://` port, with a certificate for `localhost`/127.0.0.1 from
+    /// a CA the lab generates ([`Slapd::ca_cert_path`]).
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Writes the configuration, loads the base DIT and the seed, starts
     /// slapd and waits until it accepts connections.
     pub fn start(self) -> Result<Slapd, LabError> {
@@ -75,32 +99,49 @@ impl SlapdBuilder {
         let slapadd = find_binary("slapd", "slapadd", "slapd")?;
         find_binary("slapd", "ldapadd", "ldap-utils")?;
         let dir = tempfile::Builder::new().prefix("annexr-slapd-").tempdir()?;
-        let conf = write_config(dir.path(), &self.suffix, self.read_only)?;
-        let base = base_dit(&self.suffix);
-        let mut all = base;
-        for seed in &self.seed {
-            all.push('\n');
-            all.push_str(seed.trim_start_matches("version: 1\n"));
-            all.push('\n');
+        let ca = if self.tls {
+            Some(LabCa::generate(dir.path())?)
+        } else {
+            None
+        };
+        let conf = write_config(dir.path(), &self, ca.as_ref())?;
+        // A consumer starts empty and receives everything from its provider.
+        if !matches!(self.role, Replication::ConsumerOf(_)) {
+            let mut all = base_dit(&self.suffix);
+            for seed in &self.seed {
+                all.push('\n');
+                all.push_str(seed.trim_start_matches("version: 1\n"));
+                all.push('\n');
+            }
+            let seed_path = dir.path().join("seed.ldif");
+            std::fs::write(&seed_path, &all)?;
+            run_tool(
+                "slapadd",
+                Command::new(&slapadd)
+                    .arg("-f")
+                    .arg(&conf)
+                    .arg("-q")
+                    .arg("-l")
+                    .arg(&seed_path),
+                None,
+            )?;
         }
-        let seed_path = dir.path().join("seed.ldif");
-        std::fs::write(&seed_path, &all)?;
-        run_tool(
-            "slapadd",
-            Command::new(&slapadd)
-                .arg("-f")
-                .arg(&conf)
-                .arg("-q")
-                .arg("-l")
-                .arg(&seed_path),
-            None,
-        )?;
         let version = version_of(&slapd, &["-VV"]);
         let mut server = with_port_retry(|port| {
-            let process = spawn(&slapd, &conf, dir.path(), port, self.log_operations)?;
+            let tls_port = if self.tls { Some(free_port()?) } else { None };
+            let process = spawn(
+                &slapd,
+                &conf,
+                dir.path(),
+                port,
+                tls_port,
+                self.log_operations,
+            )?;
             Ok(Slapd {
                 suffix: self.suffix.clone(),
                 port,
+                tls_port,
+                ca: ca.clone(),
                 conf: conf.clone(),
                 binary: slapd.clone(),
                 log_operations: self.log_operations,
@@ -125,13 +166,18 @@ fn spawn(
     conf: &Path,
     dir: &Path,
     port: u16,
+    tls_port: Option<u16>,
     log_operations: bool,
 ) -> Result<ServerProcess, LabError> {
+    let mut urls = format!("ldap://127.0.0.1:{port}/");
+    if let Some(tls_port) = tls_port {
+        urls.push_str(&format!(" ldaps://127.0.0.1:{tls_port}/"));
+    }
     let mut cmd = Command::new(slapd);
     cmd.arg("-f")
         .arg(conf)
         .arg("-h")
-        .arg(format!("ldap://127.0.0.1:{port}/"))
+        .arg(urls)
         // `-d` keeps slapd in the foreground; level 0 logs nothing.
         .arg("-d")
         .arg(if log_operations { "stats" } else { "0" });
@@ -140,7 +186,12 @@ fn spawn(
     Ok(process)
 }
 
-fn write_config(dir: &Path, suffix: &str, read_only: bool) -> Result<PathBuf, LabError> {
+fn write_config(
+    dir: &Path,
+    options: &SlapdBuilder,
+    ca: Option<&LabCa>,
+) -> Result<PathBuf, LabError> {
+    let suffix = &options.suffix;
     let db = dir.join("db");
     std::fs::create_dir_all(&db)?;
     std::fs::write(dir.join("dicom.schema"), DICOM_SCHEMA)?;
@@ -149,19 +200,30 @@ fn write_config(dir: &Path, suffix: &str, read_only: bool) -> Result<PathBuf, La
         conf.push_str(&format!("include /etc/ldap/schema/{schema}.schema\n"));
     }
     conf.push_str(&format!("include {}\n", dir.join("dicom.schema").display()));
-    let device_access = if read_only { "read" } else { "write" };
     conf.push_str(&format!(
-        r#"pidfile {pid}
-modulepath /usr/lib/ldap
-moduleload back_mdb
-sizelimit unlimited
-database mdb
+        "pidfile {}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\nsizelimit unlimited\n",
+        dir.join("slapd.pid").display()
+    ));
+    if options.role == Replication::Provider {
+        conf.push_str("moduleload syncprov\n");
+    }
+    if let Some(ca) = ca {
+        conf.push_str(&format!(
+            "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+            ca.ca_cert.display(),
+            ca.server_cert.display(),
+            ca.server_key.display()
+        ));
+    }
+    let device_access = if options.read_only { "read" } else { "write" };
+    conf.push_str(&format!(
+        r#"database mdb
 maxsize 1073741824
 suffix "{suffix}"
 rootdn "cn=admin,{suffix}"
 rootpw {ADMIN_PASSWORD}
 directory {db}
-index objectClass eq
+index objectClass,entryCSN,entryUUID eq
 index dicomDeviceName,dicomAETitle,dicomPrimaryDeviceType eq
 access to attrs=userPassword
   by anonymous auth
@@ -172,9 +234,17 @@ access to dn.subtree="cn=DICOM Configuration,{suffix}"
 access to *
   by * read
 "#,
-        pid = dir.join("slapd.pid").display(),
         db = db.display(),
     ));
+    match &options.role {
+        Replication::None => {}
+        Replication::Provider => conf.push_str("overlay syncprov\nsyncprov-checkpoint 1 1\n"),
+        Replication::ConsumerOf(provider) => conf.push_str(&format!(
+            "syncrepl rid=001 provider={provider} type=refreshAndPersist retry=\"1 +\"\n  \
+             searchbase=\"{suffix}\" bindmethod=simple binddn=\"cn=admin,{suffix}\"\n  \
+             credentials={ADMIN_PASSWORD}\nupdateref {provider}\n"
+        )),
+    }
     let path = dir.join("slapd.conf");
     std::fs::write(&path, conf)?;
     Ok(path)
@@ -219,6 +289,8 @@ cn: Unique AE Titles Registry
 pub struct Slapd {
     suffix: String,
     port: u16,
+    tls_port: Option<u16>,
+    ca: Option<LabCa>,
     conf: PathBuf,
     binary: PathBuf,
     log_operations: bool,
@@ -238,6 +310,19 @@ impl Slapd {
     /// `ldap://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// `ldaps://localhost:PORT` when started with TLS (the certificate names
+    /// `localhost`).
+    pub fn ldaps_url(&self) -> Option<String> {
+        self.tls_port
+            .map(|port| format!("ldaps://localhost:{port}"))
+    }
+
+    /// The PEM file of the CA that signed the server certificate, when
+    /// started with TLS.
+    pub fn ca_cert_path(&self) -> Option<&Path> {
+        self.ca.as_ref().map(|ca| ca.ca_cert.as_path())
     }
 
     /// The listening address.
@@ -336,6 +421,7 @@ impl Slapd {
             &self.conf,
             dir.path(),
             self.port,
+            self.tls_port,
             self.log_operations,
         )?;
         announce("slapd", &self.version, &self.url(), process.ready_after);
@@ -367,13 +453,23 @@ impl Slapd {
     /// Runs the stock `ldapsearch -LLL` as the admin: subtree search of
     /// `base` with `filter`, returning the LDIF it prints.
     pub fn ldapsearch(&self, base: &str, filter: &str) -> Result<String, LabError> {
+        self.ldapsearch_scope(base, "sub", filter)
+    }
+
+    /// Like [`Slapd::ldapsearch`] with a scope: `base`, `one` or `sub`.
+    pub fn ldapsearch_scope(
+        &self,
+        base: &str,
+        scope: &str,
+        filter: &str,
+    ) -> Result<String, LabError> {
         let binary = find_binary("slapd", "ldapsearch", "ldap-utils")?;
         run_tool(
             "ldapsearch",
             Command::new(binary)
                 .args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &self.url()])
                 .args(["-D", &self.admin_dn(), "-w", ADMIN_PASSWORD])
-                .args(["-b", base, filter]),
+                .args(["-s", scope, "-b", base, filter]),
             None,
         )
     }
@@ -386,5 +482,55 @@ impl Slapd {
             Command::new(binary).arg("-f").arg(&self.conf),
             None,
         )
+    }
+}
+
+/// A syncrepl provider and a read-only consumer replicating it: the
+/// consumer answers writes with a referral (10) to the provider, as a
+/// hospital's read-only LDAP replica would.
+#[derive(Debug)]
+pub struct SlapdPair {
+    /// The writable provider (syncprov overlay).
+    pub provider: Slapd,
+    /// The read-only consumer.
+    pub consumer: Slapd,
+}
+
+impl SlapdPair {
+    /// Starts the provider with the base DIT and `seed_ldif`, then the
+    /// consumer, and waits until the seed has replicated.
+    pub fn start(seed_ldif: &str) -> Result<SlapdPair, LabError> {
+        let mut provider = Slapd::builder().seed_ldif(seed_ldif);
+        provider.role = Replication::Provider;
+        let provider = provider.start()?;
+        let mut consumer = Slapd::builder();
+        consumer.role = Replication::ConsumerOf(provider.url());
+        let consumer = consumer.start()?;
+        let pair = SlapdPair { provider, consumer };
+        pair.wait_replicated(&pair.provider.registry_dn())?;
+        Ok(pair)
+    }
+
+    /// Waits (up to 10 s) until `dn` is visible on the consumer.
+    pub fn wait_replicated(&self, dn: &str) -> Result<(), LabError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = self
+                .consumer
+                .ldapsearch_scope(dn, "base", "(objectClass=*)")
+                .map(|out| !out.trim().is_empty())
+                .unwrap_or(false);
+            if found {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(LabError::NotReady {
+                    server: "slapd consumer",
+                    waited: std::time::Duration::from_secs(10),
+                    log: format!("{dn} did not replicate"),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }

@@ -454,3 +454,116 @@ fn sample_site_starts_every_server() {
     let out = echoscu(site.archive.addr(), "CT1", "ARCHIVE");
     assert!(out.status.success());
 }
+
+fn ldapsearch_tls(url: &str, ca: &std::path::Path, start_tls: bool) -> std::process::Output {
+    let mut cmd = Command::new("ldapsearch");
+    cmd.env("LDAPTLS_CACERT", ca)
+        .env("LDAPTLS_REQCERT", "demand")
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            url,
+            "-s",
+            "base",
+            "-b",
+            "dc=example,dc=org",
+            "dn",
+        ]);
+    if start_tls {
+        cmd.arg("-ZZ");
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn slapd_with_tls_serves_ldaps_and_starttls_under_the_lab_ca() {
+    let Some(slapd) = or_skip(Slapd::builder().tls(true).start()) else {
+        return;
+    };
+    let ca = slapd.ca_cert_path().unwrap();
+    let ldaps = ldapsearch_tls(&slapd.ldaps_url().unwrap(), ca, false);
+    assert!(
+        ldaps.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ldaps.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ldaps.stdout).contains("dn: dc=example,dc=org"));
+    let start_tls = ldapsearch_tls(&slapd.url().replace("127.0.0.1", "localhost"), ca, true);
+    assert!(
+        start_tls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&start_tls.stderr)
+    );
+    // A client that does not trust the lab CA is refused.
+    let untrusted = ldapsearch_tls(
+        &slapd.ldaps_url().unwrap(),
+        std::path::Path::new("/dev/null"),
+        false,
+    );
+    assert!(!untrusted.status.success());
+}
+
+#[tokio::test]
+async fn replica_consumer_refers_writes_to_its_provider() {
+    let Some(pair) = or_skip(annexr_lab::SlapdPair::start(SEED)) else {
+        return;
+    };
+    let seed_dn = format!("dicomDeviceName=CT-1,{}", pair.provider.devices_dn());
+    pair.wait_replicated(&seed_dn).unwrap();
+    let mut consumer = bind(
+        &pair.consumer,
+        &pair.consumer.admin_dn(),
+        pair.consumer.admin_password(),
+    )
+    .await;
+    let dn = format!("dicomAETitle=REPL1,{}", pair.consumer.registry_dn());
+    let attrs = vec![
+        ("objectClass", ["dicomUniqueAETitle"].into()),
+        ("dicomAETitle", ["REPL1"].into()),
+    ];
+    let result = consumer.add(&dn, attrs.clone()).await.unwrap();
+    assert_eq!(result.rc, 10, "referral expected: {result:?}");
+    assert!(
+        result.refs.iter().any(|r| r.contains(&pair.provider.url())),
+        "referral to the provider expected: {:?}",
+        result.refs
+    );
+    // Written at the provider, it replicates to the consumer.
+    let mut provider = bind(
+        &pair.provider,
+        &pair.provider.device_dn(),
+        pair.provider.device_password(),
+    )
+    .await;
+    assert_eq!(provider.add(&dn, attrs).await.unwrap().rc, 0);
+    pair.wait_replicated(&dn).unwrap();
+}
+
+#[test]
+fn storescp_with_tls_answers_echo_over_tls_only() {
+    let Some(scp) = or_skip(Storescp::builder().ae_title("SECURE").tls(true).start()) else {
+        return;
+    };
+    let ca = scp.ca_cert_path().unwrap();
+    // The stock client, trusting the lab CA, verifies the server and echoes.
+    let verified = Command::new("echoscu")
+        .args(["+tla", "+cf"])
+        .arg(ca)
+        .args([
+            "-aec",
+            "SECURE",
+            "localhost",
+            &scp.addr().port().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    // A plain (non-TLS) association attempt does not get through.
+    let plain = echoscu(scp.addr(), "LABTEST", "SECURE");
+    assert!(!plain.status.success());
+}
