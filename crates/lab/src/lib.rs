@@ -13,6 +13,8 @@
 //! | [`Chronyd`] | the site's NTP server, optionally with a shifted clock |
 //! | [`Storescp`] | a DICOM peer (archive, printer) that answers C-ECHO |
 //! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
+//! | [`SlapdPair`] | a provider and a read-only replica (referrals on write) |
+//! | [`DhcpLab`] | dnsmasq or kea DHCP on a veth link between two network namespaces |
 //! | [`SampleSite`] | all of the above, seeded with a small hospital |
 //!
 //! When a server's binary is missing, `start()` returns
@@ -22,6 +24,7 @@
 //! a failure.
 
 mod chronyd;
+mod dhcp;
 mod dicom;
 mod dnsmasq;
 mod process;
@@ -32,6 +35,7 @@ mod tls;
 use std::time::Duration;
 
 pub use chronyd::{Chronyd, ChronydBuilder};
+pub use dhcp::{DhcpExpected, DhcpLab, DhcpLabBuilder, DhcpServer};
 pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder, SrvRecord};
 pub use site::{LDAP_HOST, SITE_DOMAIN};
@@ -84,6 +88,15 @@ pub enum LabError {
         /// What it printed on stderr.
         stderr: String,
     },
+    /// The server needs a privilege this process lacks (root for network
+    /// namespaces).
+    #[error("{server}: {reason}")]
+    NotPermitted {
+        /// Which lab server.
+        server: &'static str,
+        /// What is missing.
+        reason: String,
+    },
     /// The test asked for something the lab cannot provide.
     #[error("invalid lab setup: {0}")]
     Invalid(String),
@@ -107,8 +120,10 @@ pub fn lab_required() -> bool {
 pub fn or_skip<T>(result: Result<T, LabError>) -> Option<T> {
     match result {
         Ok(server) => Some(server),
-        Err(missing @ LabError::Missing { .. }) if !lab_required() => {
-            eprintln!("SKIPPED (lab server missing): {missing}");
+        Err(missing @ (LabError::Missing { .. } | LabError::NotPermitted { .. }))
+            if !lab_required() =>
+        {
+            eprintln!("SKIPPED (lab server unavailable): {missing}");
             None
         }
         Err(other) => panic!("lab server failed: {other}"),

@@ -101,6 +101,9 @@ pub(crate) enum Readiness {
     Tcp(SocketAddr),
     /// Answers an NTP client packet on this UDP address.
     Ntp(SocketAddr),
+    /// Has written a line containing this text to its log (servers that
+    /// listen where the lab cannot connect, e.g. inside a namespace).
+    LogLine(String),
 }
 
 /// A running server process; dropping it stops the process group.
@@ -167,6 +170,8 @@ impl ServerProcess {
                     TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok()
                 }
                 Readiness::Ntp(addr) => ntp_answers(*addr),
+                Readiness::LogLine(text) => std::fs::read(&self.log_path)
+                    .is_ok_and(|log| String::from_utf8_lossy(&log).contains(text.as_str())),
             };
             if answered {
                 return Ok(());
@@ -240,6 +245,26 @@ fn ntp_answers(addr: SocketAddr) -> bool {
     }
     let mut reply = [0u8; 68];
     matches!(socket.recv_from(&mut reply), Ok((n, _)) if n >= 48 && reply[0] & 0x07 == 4)
+}
+
+/// True when this process runs as root (network namespaces need it).
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Moves the calling thread into the network namespace bound at `path`
+/// (e.g. `/run/netns/NAME`). Only this thread changes namespace.
+pub(crate) fn enter_netns(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = File::open(path)?;
+    // SAFETY: setns(2) on a file descriptor we own for the call's duration.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Runs a stock tool to completion, returning its stdout or a typed error

@@ -567,3 +567,43 @@ fn storescp_with_tls_answers_echo_over_tls_only() {
     let plain = echoscu(scp.addr(), "LABTEST", "SECURE");
     assert!(!plain.status.success());
 }
+
+fn udhcpc_gets_a_lease(server: annexr_lab::DhcpServer) {
+    let Some(lab) = or_skip(annexr_lab::DhcpLab::start(server)) else {
+        return;
+    };
+    let out = lab
+        .client_command("busybox")
+        .args(["udhcpc", "-n", "-q", "-f", "-t", "5", "-s", "/bin/true"])
+        .args(["-i", lab.client_ifname()])
+        .args(["-O", "42", "-O", "2", "-O", "100", "-O", "101", "-O", "119"])
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("lease of 10.231.0."), "{said}");
+    // The client namespace sees only its own link: no route to the host.
+    let in_ns = lab
+        .in_client_ns(|| std::net::UdpSocket::bind("10.231.0.1:0").is_err())
+        .unwrap();
+    assert!(
+        in_ns,
+        "the server address must not be local in the client namespace"
+    );
+    let log = lab.server_log();
+    assert!(
+        log.contains("DHCPACK") || log.contains("DHCP4_LEASE_ALLOC"),
+        "{log}"
+    );
+}
+
+#[test]
+fn dnsmasq_dhcp_in_namespaces_leases_to_a_stock_client() {
+    udhcpc_gets_a_lease(annexr_lab::DhcpServer::Dnsmasq);
+}
+
+#[test]
+fn kea_dhcp_in_namespaces_leases_to_a_stock_client() {
+    udhcpc_gets_a_lease(annexr_lab::DhcpServer::Kea);
+}
