@@ -16,14 +16,17 @@
 
 pub mod aetitle;
 mod bytes_serde;
+pub mod diff;
 pub mod dn;
 pub mod entry;
 mod error;
 pub mod filter;
+pub mod ldif;
 pub mod mapping;
 pub mod model;
 pub mod sample;
 pub mod schema;
+pub mod store;
 pub mod validate;
 
 pub use aetitle::{AeTitle, AeTitleError};
@@ -31,6 +34,9 @@ pub use dn::{Ava, Dn, Rdn, escape_value as escape_dn_value};
 pub use entry::{Attribute, LdapEntry};
 pub use error::{Error, Result};
 pub use filter::{Filter, escape_filter_value};
+pub use ldif::{
+    LdifRecord, ModOp, Modification, parse_entries, parse_ldif, write_entries, write_ldif,
+};
 pub use mapping::{Configuration, Layout};
 pub use model::{
     ConfigurationRoot, Device, DevicesRoot, Extensions, NetworkAe, NetworkConnection,
