@@ -1,0 +1,183 @@
+//! Applying a lease to the operating system.
+//!
+//! [`ReportOnly`] is for hosts where the OS owns the interface: it only
+//! says what it would do. [`IpCommand`] configures Linux with iproute2's
+//! `ip` (address with lifetimes, routes, MTU) and optionally writes a
+//! resolv.conf; it runs in the caller's network namespace.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::error::Error;
+use crate::lease::Lease;
+
+/// What applying a lease found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The lease is in use.
+    Applied,
+    /// The address is already used by another host: the client declines it.
+    Conflict,
+}
+
+/// Puts a lease into effect (and takes it out again).
+pub trait Apply {
+    /// Configure `interface` with `lease`; `renewed` when only the
+    /// lifetimes changed.
+    fn apply(&mut self, interface: &str, lease: &Lease, renewed: bool) -> Result<Applied, Error>;
+    /// Remove `address/prefix_len` from `interface`.
+    fn remove(&mut self, interface: &str, address: Ipv4Addr, prefix_len: u8) -> Result<(), Error>;
+}
+
+/// Changes nothing; records what it would have done, line by line.
+#[derive(Debug, Default, Clone)]
+pub struct ReportOnly {
+    /// The plan so far, e.g. `add 10.231.0.100/24 to eth0`.
+    pub log: Vec<String>,
+}
+
+impl Apply for ReportOnly {
+    fn apply(&mut self, interface: &str, lease: &Lease, renewed: bool) -> Result<Applied, Error> {
+        let verb = if renewed { "renew" } else { "add" };
+        self.log.push(format!(
+            "{verb} {}/{} to {interface}",
+            lease.address,
+            lease.prefix_len()
+        ));
+        for r in lease.routes() {
+            self.log.push(format!(
+                "route {}/{} via {} dev {interface}",
+                r.destination, r.prefix_len, r.gateway
+            ));
+        }
+        if !lease.dns_servers.is_empty() {
+            let dns: Vec<String> = lease.dns_servers.iter().map(|a| a.to_string()).collect();
+            self.log.push(format!("dns {}", dns.join(" ")));
+        }
+        Ok(Applied::Applied)
+    }
+
+    fn remove(&mut self, interface: &str, address: Ipv4Addr, prefix_len: u8) -> Result<(), Error> {
+        self.log
+            .push(format!("remove {address}/{prefix_len} from {interface}"));
+        Ok(())
+    }
+}
+
+/// Linux: `ip addr replace`, `ip route replace`, `ip link set mtu`, and a
+/// resolv.conf when a path is given.
+#[derive(Debug, Clone)]
+pub struct IpCommand {
+    /// The `ip` binary.
+    pub ip: PathBuf,
+    /// Where to write nameservers and the search list (`None`: leave DNS to
+    /// the host, e.g. systemd-resolved).
+    pub resolv_conf: Option<PathBuf>,
+}
+
+impl Default for IpCommand {
+    fn default() -> Self {
+        IpCommand {
+            ip: PathBuf::from("ip"),
+            resolv_conf: None,
+        }
+    }
+}
+
+impl IpCommand {
+    fn run(
+        &self,
+        interface: &str,
+        address: Ipv4Addr,
+        step: &str,
+        args: &[String],
+    ) -> Result<(), Error> {
+        let fail = |cause: String| Error::Apply {
+            interface: interface.to_owned(),
+            address,
+            step: step.to_owned(),
+            cause,
+        };
+        let out = Command::new(&self.ip)
+            .args(args)
+            .output()
+            .map_err(|e| fail(format!("cannot run {}: {e}", self.ip.display())))?;
+        if !out.status.success() {
+            return Err(fail(format!(
+                "`ip {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| (*x).to_owned()).collect()
+}
+
+impl Apply for IpCommand {
+    fn apply(&mut self, interface: &str, lease: &Lease, _renewed: bool) -> Result<Applied, Error> {
+        let a = lease.address;
+        // The kernel removes the address itself if we die and never renew.
+        let lft = lease
+            .lease_time
+            .map_or("forever".to_owned(), |d| d.as_secs().to_string());
+        let cidr = format!("{a}/{}", lease.prefix_len());
+        let mut args = s(&["addr", "replace", &cidr, "dev", interface]);
+        if let Some(b) = lease.broadcast {
+            args.extend(s(&["broadcast", &b.to_string()]));
+        }
+        args.extend(s(&["valid_lft", &lft, "preferred_lft", &lft]));
+        self.run(interface, a, "add address", &args)?;
+        if let Some(mtu) = lease.mtu {
+            self.run(
+                interface,
+                a,
+                "set MTU",
+                &s(&["link", "set", "dev", interface, "mtu", &mtu.to_string()]),
+            )?;
+        }
+        for r in lease.routes() {
+            let dest = format!("{}/{}", r.destination, r.prefix_len);
+            let mut args = s(&["route", "replace", &dest]);
+            if r.gateway.is_unspecified() {
+                args.extend(s(&["dev", interface, "scope", "link"]));
+            } else {
+                args.extend(s(&["via", &r.gateway.to_string(), "dev", interface]));
+            }
+            self.run(interface, a, "add route", &args)?;
+        }
+        if let Some(path) = &self.resolv_conf {
+            let mut text = String::from("# written by annexr-dhcp\n");
+            if !lease.domain_search.is_empty() {
+                text.push_str(&format!("search {}\n", lease.domain_search.join(" ")));
+            } else if let Some(d) = &lease.domain_name {
+                text.push_str(&format!("search {d}\n"));
+            }
+            for ns in &lease.dns_servers {
+                text.push_str(&format!("nameserver {ns}\n"));
+            }
+            std::fs::write(path, text).map_err(|e| Error::Apply {
+                interface: interface.to_owned(),
+                address: a,
+                step: format!("write {}", path.display()),
+                cause: e.to_string(),
+            })?;
+        }
+        Ok(Applied::Applied)
+    }
+
+    fn remove(&mut self, interface: &str, address: Ipv4Addr, prefix_len: u8) -> Result<(), Error> {
+        // Routes through the address go with it.
+        let cidr = format!("{address}/{prefix_len}");
+        self.run(
+            interface,
+            address,
+            "remove address",
+            &s(&["addr", "del", &cidr, "dev", interface]),
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! Lease sources for hosts where the OS already runs DHCP, and static configuration.
