@@ -58,7 +58,9 @@ impl Rejection {
             (1, 7) => (
                 "called AE title not recognized",
                 "no AE with that called AE title on this host and port: check the called AE \
-                 title (case-sensitive) and the port against the peer's configuration",
+                 title (case-sensitive) and the port against the peer's configuration; some \
+                 peers (DCMTK's dcmqrscp) also send this reason when they do not know the \
+                 calling AE title or the caller's host",
             ),
             (1, 4..=6) | (1, 8..=10) => ("reserved", "the peer sent a reserved reason code"),
             (2, 1) => (

@@ -19,6 +19,59 @@ use crate::report::{
 use crate::target::{ProbeOptions, Target, check_ae_title};
 use crate::tls::{Seen, cert_info, client_config};
 
+/// A TCP stream that acknowledges received data at once (Linux `TCP_QUICKACK`,
+/// re-armed before every read, since the kernel drops back to delayed ACKs).
+///
+/// Why: DCMTK writes a P-DATA PDU header and its body in two `write`s without
+/// `TCP_NODELAY`, so Nagle holds the body until the header is acknowledged;
+/// with the receiver's delayed ACK that costs ~40 ms per response, which
+/// would be timed as the peer's. Acknowledging at once removes that artifact.
+struct AckNow(TcpStream);
+
+impl AckNow {
+    fn arm(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+        }
+    }
+}
+
+impl AsyncRead for AckNow {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.arm();
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for AckNow {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 /// How long a courtesy A-ABORT or TLS close may take after a failure.
 const GOODBYE_LIMIT: Duration = Duration::from_millis(200);
 
@@ -324,6 +377,7 @@ async fn drive(
     *connected_to = Some(addr);
     // DICOM exchanges are small request/response PDUs: do not wait for Nagle.
     let _ = tcp.set_nodelay(true);
+    let tcp = AckNow(tcp);
 
     match tls {
         None => converse(run, tcp, target, opts).await,
