@@ -35,7 +35,7 @@
 pub mod blocking;
 pub mod codes;
 pub mod dimse;
-mod model;
+pub mod model;
 pub mod pdu;
 mod probe;
 pub mod report;
@@ -44,6 +44,7 @@ mod target;
 pub mod tls;
 
 pub use codes::{Abort, Rejection};
+pub use model::targets_of_device;
 pub use pdu::{NegotiatedContext, PeerInfo, ProposedContext};
 pub use probe::probe;
 pub use report::{

@@ -520,3 +520,50 @@ fn blocking_facade_probes_and_sweeps() {
     .unwrap();
     assert_eq!(sweep.summary.all_good, 2, "{sweep}");
 }
+
+#[tokio::test]
+async fn targets_come_from_the_configuration_model() {
+    use annexr_model::{
+        AeTitle, Device, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+    };
+    let Some(scp) = or_skip(Storescp::builder().start()) else {
+        return;
+    };
+    let device = Device::new("archive")
+        .with_connection(NetworkConnection::new(
+            "dicom",
+            "127.0.0.1",
+            Some(scp.addr().port()),
+        ))
+        .with_ae(
+            NetworkAe::new(AeTitle::new("STORESCP").unwrap())
+                .connection("dicom")
+                .roles(false, true)
+                .transfer_capability(TransferCapability::new(
+                    "CT",
+                    CT_IMAGE_STORAGE,
+                    TransferRole::Scp,
+                    [annexr_probe::EXPLICIT_VR_LE],
+                ))
+                // The configuration claims a service this storescp does not offer.
+                .transfer_capability(TransferCapability::new(
+                    "made up",
+                    MADE_UP_SOP_CLASS,
+                    TransferRole::Scp,
+                    [annexr_probe::IMPLICIT_VR_LE],
+                )),
+        );
+    let targets = annexr_probe::targets_of_device(&device, "ANNEXR", None);
+    assert_eq!(targets.len(), 1);
+    let opts = ProbeOptions::for_capabilities(&device.network_aes[0]);
+    let report = annexr_probe::probe(&targets[0], &opts).await.unwrap();
+    println!("{report}");
+    match &report.verdict {
+        Verdict::AcceptedButSopClassRefused { refused } => {
+            assert_eq!(refused.len(), 1);
+            assert_eq!(refused[0].abstract_syntax, MADE_UP_SOP_CLASS);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(report.contexts[1].accepted());
+}
