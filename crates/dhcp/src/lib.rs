@@ -17,6 +17,8 @@
 
 pub mod blocking;
 pub mod client;
+#[cfg(test)]
+mod client_tests;
 pub mod driver;
 mod error;
 pub mod guard;
