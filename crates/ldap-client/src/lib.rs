@@ -1,3 +1,37 @@
-//! DICOM configuration over LDAP (PS3.15 Annex H): find, load, register unique AE titles, install, online/offline, export.
+//! DICOM configuration over LDAP (PS3.15 Annex H): find, load, register
+//! unique AE titles, install, online/offline, export.
 //!
 //! Part of annexr: DICOM PS3.17 Annex R network self-configuration.
+//!
+//! - [`LdapClient`]: async (tokio), on `ldap3` with rustls, speaking
+//!   `annexr-model` types ([`annexr_model::Device`], [`annexr_model::Layout`],
+//!   [`annexr_model::AeTitle`]). One shared connection per client (clones
+//!   share it and multiplex operations), server list failover,
+//!   StartTLS/`ldaps://`, one transparent reconnect after a dropped
+//!   connection, write referrals followed to the provider.
+//! - Every operation returns [`Counted`]: its value and the round trips it
+//!   used ([`Stats`]).
+//! - [`alloc`]: AE title allocation policies, sans I/O.
+//! - [`merge`]: the merge of a local description into the stored one
+//!   (the model's diff then applies it, guarded against concurrent edits).
+//! - [`blocking`]: the same API for code that is not async.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod alloc;
+pub mod blocking;
+mod client;
+mod config;
+mod conn;
+mod error;
+mod install;
+mod update;
+
+pub use alloc::{AllocationPolicy, Allocator};
+pub use client::{
+    Allocation, DeviceLookup, DeviceTypeQuery, Endpoint, LdapClient, Registration, ResolvedAe,
+};
+pub use config::{Bind, ClientConfig, Secret, TlsOptions};
+pub use conn::{Counted, Stats};
+pub use error::{Error, Result};
+pub use install::{InstallJournal, InstallOutcome, InstallPlan, InstallStep};
+pub use update::{Target, UpdateOutcome, merge};

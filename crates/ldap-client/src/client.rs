@@ -1,0 +1,695 @@
+//! The async client: locate the configuration, load a device, resolve AE
+//! titles (R.3), find AEs by device type (R.3.1), the unique AE titles
+//! registry (R.1).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use annexr_model::escape_filter_value as esc;
+use annexr_model::schema::{attr, oc};
+use annexr_model::{AeTitle, Device, Dn, Layout, LdapEntry, UniqueAeTitle};
+use ldap3::Scope;
+use tokio::sync::Mutex;
+
+use crate::alloc::Allocator;
+use crate::config::ClientConfig;
+use crate::conn::{Counted, Inner, Stats, Write};
+use crate::error::{Error, Result, is_refusal_code};
+
+/// Loading a device either finds it or finds that it is not configured: the
+/// "unconfigured device" of R.1.2.2 step 4, which leads to installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceLookup {
+    /// The device with all its connections, AEs and transfer capabilities.
+    Found(Device),
+    /// No device of that name is in the configuration.
+    NotConfigured {
+        /// The name looked for.
+        name: String,
+    },
+}
+
+impl DeviceLookup {
+    /// The device, if found.
+    pub fn found(self) -> Option<Device> {
+        match self {
+            DeviceLookup::Found(d) => Some(d),
+            DeviceLookup::NotConfigured { .. } => None,
+        }
+    }
+}
+
+/// A network connection of a resolved AE, ready for an association.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The connection's name (`cn`).
+    pub name: String,
+    /// `dicomHostname`.
+    pub hostname: String,
+    /// `dicomPort` (absent: initiate-only connection).
+    pub port: Option<u16>,
+    /// True when the connection lists TLS cipher suites.
+    pub tls: bool,
+    /// Effective installed state (the device's when the connection has none).
+    pub installed: bool,
+}
+
+/// An AE resolved to its device and connections (R.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedAe {
+    /// The AE title.
+    pub ae_title: AeTitle,
+    /// The device's name.
+    pub device_name: String,
+    /// The device's primary device types.
+    pub device_types: Vec<String>,
+    /// Effective installed state: the device is installed and the AE is not
+    /// marked otherwise.
+    pub installed: bool,
+    /// `dicomApplicationCluster`.
+    pub application_clusters: Vec<String>,
+    /// `dicomAssociationAcceptor`.
+    pub acceptor: bool,
+    /// `dicomAssociationInitiator`.
+    pub initiator: bool,
+    /// The AE's connections.
+    pub connections: Vec<Endpoint>,
+}
+
+impl ResolvedAe {
+    /// The first installed connection that accepts associations:
+    /// `(hostname, port, tls)`.
+    pub fn address(&self) -> Option<(&str, u16, bool)> {
+        self.connections
+            .iter()
+            .filter(|c| c.installed)
+            .find_map(|c| c.port.map(|p| (c.hostname.as_str(), p, c.tls)))
+    }
+
+    /// The AEs of a device, resolved.
+    pub fn from_device(d: &Device) -> Vec<ResolvedAe> {
+        d.network_aes
+            .iter()
+            .map(|ae| ResolvedAe {
+                ae_title: ae.ae_title.clone(),
+                device_name: d.name.clone(),
+                device_types: d.primary_device_types.clone(),
+                installed: d.installed && ae.installed.unwrap_or(true),
+                application_clusters: ae.application_clusters.clone(),
+                acceptor: ae.association_acceptor,
+                initiator: ae.association_initiator,
+                connections: ae
+                    .connections_in(d)
+                    .map(|c| Endpoint {
+                        name: c.name.clone(),
+                        hostname: c.hostname.clone(),
+                        port: c.port,
+                        tls: c.is_tls(),
+                        installed: d.installed && c.installed.unwrap_or(true),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// R.3.1: which AEs to find.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceTypeQuery {
+    /// `dicomPrimaryDeviceType` value (case-exact), e.g. `ARCHIVE`.
+    pub device_type: String,
+    /// Only AEs in this application cluster.
+    pub application_cluster: Option<String>,
+    /// Only installed devices, AEs and connections.
+    pub installed_only: bool,
+}
+
+impl DeviceTypeQuery {
+    /// All AEs of devices of `device_type`.
+    pub fn new(device_type: &str) -> Self {
+        DeviceTypeQuery {
+            device_type: device_type.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The outcome of proposing one AE title to the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration {
+    /// The title is now ours.
+    Registered,
+    /// Someone holds it (entryAlreadyExists, 68).
+    Taken,
+    /// The server will not take writes from us (50, 53, or an unfollowed
+    /// referral): use the LDIF fallback.
+    Refused {
+        /// The result code.
+        rc: u32,
+        /// The server's text.
+        text: String,
+    },
+}
+
+/// A title obtained from an allocation policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    /// The registered title.
+    pub title: AeTitle,
+    /// Add attempts made (1 = the first candidate was free).
+    pub attempts: usize,
+}
+
+type CacheMap = HashMap<String, (Instant, Option<ResolvedAe>)>;
+
+/// An async client for the DICOM configuration on LDAP. Cheap to clone;
+/// clones share one connection, which multiplexes concurrent operations.
+#[derive(Clone)]
+pub struct LdapClient {
+    pub(crate) inner: Arc<Inner>,
+    roots: Arc<Mutex<Option<Layout>>>,
+    cache: Arc<std::sync::Mutex<CacheMap>>,
+}
+
+impl std::fmt::Debug for LdapClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapClient")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+pub(crate) fn check(server: &str, step: &str, r: &ldap3::LdapResult) -> Result<()> {
+    if r.rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::ldap(server, step, r))
+    }
+}
+
+impl LdapClient {
+    /// A client for `config`. Nothing is sent until the first operation.
+    pub fn new(config: ClientConfig) -> Result<Self> {
+        let roots = match config.base_dn.as_deref() {
+            Some(dn) => Some(Layout::at(Dn::parse(dn)?)),
+            None => None,
+        };
+        Ok(LdapClient {
+            inner: Arc::new(Inner::new(config)?),
+            roots: Arc::new(Mutex::new(roots)),
+            cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The configuration this client was made with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Connects (with failover) and binds now, rather than on first use.
+    pub async fn connect(&self) -> Result<Counted<String>> {
+        let mut stats = Stats::default();
+        let ((), server) = self
+            .inner
+            .run("connect", 0, &mut stats, |_ldap| async { Ok(()) })
+            .await?;
+        // The no-op "run" counted a round trip it did not make.
+        stats.round_trips -= 1;
+        Ok(Counted {
+            value: server,
+            stats,
+        })
+    }
+
+    /// Finds the configuration root: the configured base DN, or the entry of
+    /// class `dicomConfigurationRoot` in one of the root DSE's naming
+    /// contexts (H.1.4.1 note 2), with its devices root and registry.
+    /// Remembered for the client's lifetime.
+    pub async fn locate(&self) -> Result<Counted<Layout>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        Ok(Counted {
+            value: roots,
+            stats,
+        })
+    }
+
+    pub(crate) async fn roots_with(&self, stats: &mut Stats) -> Result<Layout> {
+        let mut guard = self.roots.lock().await;
+        if let Some(r) = guard.as_ref() {
+            return Ok(r.clone());
+        }
+        let (dse, _res, server) = self
+            .inner
+            .search(
+                stats,
+                "",
+                Scope::Base,
+                "(objectClass=*)",
+                &["namingContexts"],
+            )
+            .await?;
+        let contexts: Vec<String> = dse
+            .first()
+            .map(|e| e.strings("namingContexts").map(str::to_string).collect())
+            .unwrap_or_default();
+        let filter = format!(
+            "(|(objectClass={})(objectClass={})(objectClass={}))",
+            oc::CONFIGURATION_ROOT,
+            oc::DEVICES_ROOT,
+            oc::UNIQUE_AE_TITLES_REGISTRY_ROOT
+        );
+        let requests = contexts
+            .iter()
+            .map(|c| {
+                (
+                    c.clone(),
+                    Scope::Subtree,
+                    filter.clone(),
+                    vec!["objectClass".to_string()],
+                )
+            })
+            .collect();
+        let (results, _) = self
+            .inner
+            .search_many(
+                stats,
+                "search naming contexts for dicomConfigurationRoot",
+                requests,
+            )
+            .await?;
+        let entries: Vec<LdapEntry> = results.into_iter().flat_map(|(e, _)| e).collect();
+        // The model's layout names the two containers conventionally (H.1.4);
+        // a root counts only when both are there under those names.
+        for root in entries
+            .iter()
+            .filter(|e| e.has_object_class(oc::CONFIGURATION_ROOT))
+        {
+            let layout = Layout::at(root.dn.clone());
+            let present = |class: &str, dn: Dn| {
+                entries
+                    .iter()
+                    .any(|e| e.has_object_class(class) && e.dn.matches(&dn))
+            };
+            if present(oc::DEVICES_ROOT, layout.devices_dn())
+                && present(oc::UNIQUE_AE_TITLES_REGISTRY_ROOT, layout.registry_dn())
+            {
+                *guard = Some(layout.clone());
+                return Ok(layout);
+            }
+        }
+        Err(Error::NoConfigurationRoot {
+            server,
+            searched: contexts,
+        })
+    }
+
+    /// Loads one device with all its connections, AEs and transfer
+    /// capabilities in one subtree search (R.1.2.1, R.4). A device that is
+    /// not there is [`DeviceLookup::NotConfigured`], not an error.
+    pub async fn load_device(&self, name: &str) -> Result<Counted<DeviceLookup>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        let value = self.load_device_in(&mut stats, &roots, name).await?;
+        Ok(Counted { value, stats })
+    }
+
+    pub(crate) async fn load_device_in(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+        name: &str,
+    ) -> Result<DeviceLookup> {
+        let ddn = roots.device_dn(name).to_string();
+        let (entries, res, server) = self
+            .inner
+            .search(stats, &ddn, Scope::Subtree, "(objectClass=*)", &["*"])
+            .await?;
+        if res.rc == 32 || entries.is_empty() {
+            return Ok(DeviceLookup::NotConfigured { name: name.into() });
+        }
+        check(&server, &format!("load device {ddn}"), &res)?;
+        Ok(DeviceLookup::Found(Device::from_entries(&entries)?))
+    }
+
+    /// R.3: resolves an AE title to its device, connections and installed
+    /// state, in two round trips. `None` when no AE has that title.
+    pub async fn resolve_ae(&self, ae_title: &str) -> Result<Counted<Option<ResolvedAe>>> {
+        let mut stats = Stats::default();
+        let title = AeTitle::new(ae_title)?;
+        let roots = self.roots_with(&mut stats).await?;
+        let filter = format!(
+            "(&(objectClass={})({}={}))",
+            oc::NETWORK_AE,
+            attr::AE_TITLE,
+            esc(title.as_str())
+        );
+        let (aes, res, server) = self
+            .inner
+            .search(
+                &mut stats,
+                &roots.devices_dn().to_string(),
+                Scope::Subtree,
+                &filter,
+                &["1.1"],
+            )
+            .await?;
+        check(&server, "find AE", &res)?;
+        let Some(device_dn) = aes.first().and_then(|ae| ae.dn.parent()) else {
+            return Ok(Counted { value: None, stats });
+        };
+        let found = self
+            .device_summaries(&mut stats, vec![device_dn], None)
+            .await?;
+        let value = found.into_iter().find(|r| r.ae_title == title);
+        Ok(Counted { value, stats })
+    }
+
+    /// Reads, pipelined in one round trip, the device entry, connections and
+    /// AEs of each device DN (transfer capabilities are not read).
+    async fn device_summaries(
+        &self,
+        stats: &mut Stats,
+        device_dns: Vec<Dn>,
+        cluster: Option<&str>,
+    ) -> Result<Vec<ResolvedAe>> {
+        let ae_filter = match cluster {
+            Some(c) => format!(
+                "(&(objectClass={})({}={}))",
+                oc::NETWORK_AE,
+                attr::APPLICATION_CLUSTER,
+                esc(c)
+            ),
+            None => format!("(objectClass={})", oc::NETWORK_AE),
+        };
+        let filter = format!(
+            "(|(objectClass={})(objectClass={}){ae_filter})",
+            oc::DEVICE,
+            oc::NETWORK_CONNECTION
+        );
+        let attrs: Vec<String> = [
+            attr::OBJECT_CLASS,
+            attr::DEVICE_NAME,
+            attr::PRIMARY_DEVICE_TYPE,
+            attr::INSTALLED,
+            attr::CN,
+            attr::HOSTNAME,
+            attr::PORT,
+            attr::TLS_CIPHER_SUITE,
+            attr::AE_TITLE,
+            attr::NETWORK_CONNECTION_REFERENCE,
+            attr::APPLICATION_CLUSTER,
+            attr::ASSOCIATION_ACCEPTOR,
+            attr::ASSOCIATION_INITIATOR,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let requests = device_dns
+            .iter()
+            .map(|d| (d.to_string(), Scope::Subtree, filter.clone(), attrs.clone()))
+            .collect();
+        let (results, _server) = self
+            .inner
+            .search_many(stats, "read devices", requests)
+            .await?;
+        let mut out = Vec::new();
+        for (entries, res) in results {
+            if res.rc != 0 || entries.is_empty() {
+                // Deleted between the two steps: skip it.
+                continue;
+            }
+            out.extend(ResolvedAe::from_device(&Device::from_entries(&entries)?));
+        }
+        Ok(out)
+    }
+
+    /// R.3.1: the AEs of devices of a primary device type, optionally only
+    /// those of an application cluster and only installed ones. Two round
+    /// trips however many devices match: one search for the devices, then
+    /// their reads pipelined on the one connection.
+    pub async fn find_aes_by_device_type(
+        &self,
+        query: &DeviceTypeQuery,
+    ) -> Result<Counted<Vec<ResolvedAe>>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        let installed = if query.installed_only {
+            format!("({}=TRUE)", attr::INSTALLED)
+        } else {
+            String::new()
+        };
+        let filter = format!(
+            "(&(objectClass={})({}={}){installed})",
+            oc::DEVICE,
+            attr::PRIMARY_DEVICE_TYPE,
+            esc(&query.device_type)
+        );
+        let (devices, res, server) = self
+            .inner
+            .search(
+                &mut stats,
+                &roots.devices_dn().to_string(),
+                Scope::Subtree,
+                &filter,
+                &["1.1"],
+            )
+            .await?;
+        check(&server, "find devices by type", &res)?;
+        let dns = devices.into_iter().map(|e| e.dn).collect();
+        let mut aes = self
+            .device_summaries(&mut stats, dns, query.application_cluster.as_deref())
+            .await?;
+        if query.installed_only {
+            aes.retain(|a| a.installed);
+            for a in &mut aes {
+                a.connections.retain(|c| c.installed);
+            }
+        }
+        Ok(Counted { value: aes, stats })
+    }
+
+    /// [`LdapClient::resolve_ae`] through the client's cache: answers are
+    /// kept for `cache_ttl`, "not found" only for `negative_cache_ttl`.
+    pub async fn resolve_ae_cached(&self, ae_title: &str) -> Result<Counted<Option<ResolvedAe>>> {
+        let now = Instant::now();
+        let cfg = &self.inner.config;
+        if let Ok(map) = self.cache.lock() {
+            if let Some((at, v)) = map.get(ae_title) {
+                let ttl = if v.is_some() {
+                    cfg.cache_ttl
+                } else {
+                    cfg.negative_cache_ttl
+                };
+                if now.duration_since(*at) < ttl {
+                    return Ok(Counted {
+                        value: v.clone(),
+                        stats: Stats::default(),
+                    });
+                }
+            }
+        }
+        let r = self.resolve_ae(ae_title).await?;
+        if let Ok(mut map) = self.cache.lock() {
+            map.insert(ae_title.to_string(), (Instant::now(), r.value.clone()));
+        }
+        Ok(r)
+    }
+
+    /// Forgets every cached resolution.
+    pub fn clear_cache(&self) {
+        if let Ok(mut map) = self.cache.lock() {
+            map.clear();
+        }
+    }
+
+    pub(crate) fn forget_cached(&self, ae_title: &str) {
+        if let Ok(mut map) = self.cache.lock() {
+            map.remove(ae_title);
+        }
+    }
+
+    /// Proposes one AE title: adds its registry entry (R.1.2.2 step 6).
+    pub async fn register_title(&self, title: &str) -> Result<Counted<Registration>> {
+        let mut stats = Stats::default();
+        let title = AeTitle::new(title)?;
+        let roots = self.roots_with(&mut stats).await?;
+        let value = self.register_in(&mut stats, &roots, &title).await?;
+        Ok(Counted { value, stats })
+    }
+
+    pub(crate) async fn register_in(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+        title: &AeTitle,
+    ) -> Result<Registration> {
+        let e = UniqueAeTitle::new(title.clone()).to_entry(&roots.registry_dn());
+        let (res, server) = self.inner.write(stats, &Write::Add(e)).await?;
+        match res.rc {
+            0 => Ok(Registration::Registered),
+            68 => Ok(Registration::Taken),
+            rc if is_refusal_code(rc) => Ok(Registration::Refused { rc, text: res.text }),
+            _ => Err(Error::ldap(
+                &server,
+                format!("register AE title {title}"),
+                &res,
+            )),
+        }
+    }
+
+    /// Removes a title from the registry. `false` when it was not registered.
+    pub async fn unregister_title(&self, title: &str) -> Result<Counted<bool>> {
+        let mut stats = Stats::default();
+        let title = AeTitle::new(title)?;
+        let roots = self.roots_with(&mut stats).await?;
+        let value = self.unregister_in(&mut stats, &roots, &title).await?;
+        Ok(Counted { value, stats })
+    }
+
+    pub(crate) async fn unregister_in(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+        title: &AeTitle,
+    ) -> Result<bool> {
+        let dn = roots.unique_ae_title_dn(title).to_string();
+        let (res, server) = self.inner.write(stats, &Write::Delete(dn)).await?;
+        match res.rc {
+            0 => Ok(true),
+            32 => Ok(false),
+            _ => Err(Error::ldap(
+                &server,
+                format!("unregister AE title {title}"),
+                &res,
+            )),
+        }
+    }
+
+    /// Assisted manual allocation: which of the proposed titles are free
+    /// (one search). Returns `(title, free)` in the given order.
+    pub async fn check_titles(&self, titles: &[&str]) -> Result<Counted<Vec<(String, bool)>>> {
+        let mut stats = Stats::default();
+        let mut clean = Vec::new();
+        for t in titles {
+            clean.push(AeTitle::new(t)?.to_string());
+        }
+        if clean.is_empty() {
+            return Ok(Counted {
+                value: Vec::new(),
+                stats,
+            });
+        }
+        let roots = self.roots_with(&mut stats).await?;
+        let filter: String = clean
+            .iter()
+            .map(|t| format!("({}={})", attr::AE_TITLE, esc(t)))
+            .collect();
+        let (entries, res, server) = self
+            .inner
+            .search(
+                &mut stats,
+                &roots.registry_dn().to_string(),
+                Scope::OneLevel,
+                &format!("(|{filter})"),
+                &[attr::AE_TITLE],
+            )
+            .await?;
+        check(&server, "check AE titles", &res)?;
+        let taken: HashSet<&str> = entries
+            .iter()
+            .filter_map(|e| e.first(attr::AE_TITLE))
+            .collect();
+        let value = clean
+            .into_iter()
+            .map(|t| {
+                let free = !taken.contains(t.as_str());
+                (t, free)
+            })
+            .collect();
+        Ok(Counted { value, stats })
+    }
+
+    /// The registered titles that start with `prefix` (all when empty), sorted.
+    pub async fn titles_in_use(&self, prefix: &str) -> Result<Counted<Vec<String>>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        let value = self.titles_in_use_in(&mut stats, &roots, prefix).await?;
+        Ok(Counted { value, stats })
+    }
+
+    pub(crate) async fn titles_in_use_in(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+        prefix: &str,
+    ) -> Result<Vec<String>> {
+        let filter = if prefix.is_empty() {
+            format!("(objectClass={})", oc::UNIQUE_AE_TITLE)
+        } else {
+            format!("({}={}*)", attr::AE_TITLE, esc(prefix))
+        };
+        let (entries, res, server) = self
+            .inner
+            .search(
+                stats,
+                &roots.registry_dn().to_string(),
+                Scope::OneLevel,
+                &filter,
+                &[attr::AE_TITLE],
+            )
+            .await?;
+        check(&server, "list AE titles", &res)?;
+        let mut titles: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.first(attr::AE_TITLE).map(str::to_string))
+            .collect();
+        titles.sort();
+        Ok(titles)
+    }
+
+    /// Registers the first free title the allocator proposes (fully
+    /// automatic allocation, R.1). Each "taken" answer moves to the next
+    /// candidate.
+    pub async fn allocate_title(&self, allocator: &mut Allocator) -> Result<Counted<Allocation>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        let value = self.allocate_in(&mut stats, &roots, allocator).await?;
+        Ok(Counted { value, stats })
+    }
+
+    pub(crate) async fn allocate_in(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+        allocator: &mut Allocator,
+    ) -> Result<Allocation> {
+        let mut attempts = 0;
+        let mut rng = rand::rng();
+        while let Some(candidate) = allocator.next_candidate(&mut rng) {
+            attempts += 1;
+            match self.register_in(stats, roots, &candidate).await? {
+                Registration::Registered => {
+                    return Ok(Allocation {
+                        title: candidate,
+                        attempts,
+                    });
+                }
+                Registration::Taken => allocator.taken(&candidate),
+                Registration::Refused { rc, text } => {
+                    return Err(Error::Ldap {
+                        server: self.inner.server().await,
+                        step: format!("register AE title {candidate}"),
+                        rc,
+                        text,
+                    });
+                }
+            }
+        }
+        Err(Error::TitlesExhausted {
+            server: self.inner.server().await,
+            tried: attempts,
+        })
+    }
+}

@@ -1,0 +1,160 @@
+//! Client configuration: servers, bind, TLS, timeouts, caching.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A password (or any secret). Its `Debug` and `Display` print `***`, so it
+/// never reaches a log line, an error message or a panic message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that sends it (the bind).
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How to authenticate after connecting.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Bind {
+    /// No bind request: the anonymous identity of RFC 4513.
+    #[default]
+    Anonymous,
+    /// Simple bind with a DN and a password.
+    Simple {
+        /// The bind DN.
+        dn: String,
+        /// The password (redacted in `Debug`).
+        password: Secret,
+    },
+}
+
+impl Bind {
+    /// Simple bind.
+    pub fn simple(dn: impl Into<String>, password: impl Into<String>) -> Self {
+        Bind::Simple {
+            dn: dn.into(),
+            password: Secret::new(password),
+        }
+    }
+
+    /// Who binds, for messages: the DN or "anonymous".
+    pub fn who(&self) -> String {
+        match self {
+            Bind::Anonymous => "anonymous".into(),
+            Bind::Simple { dn, .. } => dn.clone(),
+        }
+    }
+}
+
+/// TLS settings. Certificate verification is on unless explicitly disabled.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsOptions {
+    /// Upgrade `ldap://` connections with StartTLS (`ldaps://` is always TLS).
+    pub starttls: bool,
+    /// PEM file of the CA certificates to trust instead of the system store.
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate verification (test setups only).
+    pub insecure_skip_verify: bool,
+}
+
+/// Everything the client needs to reach the configuration directory.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Server URLs (`ldap://host:port` or `ldaps://host:port`), tried in
+    /// this order (as DNS SRV ordered them) with failover.
+    pub servers: Vec<String>,
+    /// How to bind.
+    pub bind: Bind,
+    /// TLS options.
+    pub tls: TlsOptions,
+    /// Limit for TCP connect + TLS + bind to one server.
+    pub connect_timeout: Duration,
+    /// Limit for one operation (or one pipelined batch).
+    pub operation_timeout: Duration,
+    /// The DN of the `dicomConfigurationRoot`, when known; otherwise it is
+    /// found through the root DSE's naming contexts.
+    pub base_dn: Option<String>,
+    /// Follow write referrals (a read-only replica) to the provider, binding
+    /// there with the same credentials.
+    pub follow_referrals: bool,
+    /// How long a resolved AE stays in the cache.
+    pub cache_ttl: Duration,
+    /// How long a "not found" stays in the cache (kept short: a device being
+    /// installed right now must become visible soon).
+    pub negative_cache_ttl: Duration,
+}
+
+impl ClientConfig {
+    /// A configuration for one server with the defaults: anonymous bind,
+    /// 5 s connect and 10 s operation timeouts, referrals followed,
+    /// 60 s cache, 2 s negative cache.
+    pub fn new(server: impl Into<String>) -> Self {
+        ClientConfig::with_servers(vec![server.into()])
+    }
+
+    /// Like [`ClientConfig::new`] for an ordered list of servers.
+    pub fn with_servers(servers: Vec<String>) -> Self {
+        ClientConfig {
+            servers,
+            bind: Bind::Anonymous,
+            tls: TlsOptions::default(),
+            connect_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(10),
+            base_dn: None,
+            follow_referrals: true,
+            cache_ttl: Duration::from_secs(60),
+            negative_cache_ttl: Duration::from_secs(2),
+        }
+    }
+
+    /// Builder: simple bind.
+    pub fn simple_bind(mut self, dn: impl Into<String>, password: impl Into<String>) -> Self {
+        self.bind = Bind::simple(dn, password);
+        self
+    }
+
+    /// Builder: StartTLS on `ldap://` URLs.
+    pub fn starttls(mut self, on: bool) -> Self {
+        self.tls.starttls = on;
+        self
+    }
+
+    /// Builder: trust the CA certificates of this PEM file.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca_file = Some(path.into());
+        self
+    }
+
+    /// Builder: the configuration root's DN.
+    pub fn base_dn(mut self, dn: impl Into<String>) -> Self {
+        self.base_dn = Some(dn.into());
+        self
+    }
+
+    /// Builder: timeouts.
+    pub fn timeouts(mut self, connect: Duration, operation: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.operation_timeout = operation;
+        self
+    }
+}
