@@ -440,6 +440,18 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     let t = Instant::now();
     let answer = exchange(run, &mut s, Phase::Associate, opts.response_timeout, &rq).await;
     run.timings.associate_us = Some(micros(t.elapsed()));
+    if let Err(Error::Transport {
+        kind: TransportErrorKind::Reset | TransportErrorKind::ClosedByPeer,
+        ..
+    }) = &answer
+    {
+        run.warnings.push(
+            "the peer dropped the connection on our A-ASSOCIATE-RQ without an A-ASSOCIATE-RJ: \
+             it may expect TLS on this port (or plain TCP, if we used TLS), limit the hosts it \
+             accepts, or not be a DICOM application"
+                .into(),
+        );
+    }
     let ac = match answer? {
         Incoming::Accept(ac) => ac,
         other => {
@@ -465,10 +477,14 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         .map(|c| c.id)
     {
         Some(id) => echo(run, &mut s, id, opts).await,
-        None => Err(run.protocol(
-            Phase::Echo,
-            "no presentation context for Verification was accepted, so no C-ECHO was sent",
-        )),
+        None => {
+            // Not a failure of the probe: the negotiation result is the answer.
+            run.warnings.push(
+                "no presentation context for Verification was accepted, so no C-ECHO was sent"
+                    .into(),
+            );
+            Ok(())
+        }
     };
     match &echo_result {
         // A failed exchange leaves the association in an unknown state: abort it.

@@ -659,15 +659,21 @@ mod tests {
             decide(None, &storage_refused, Some(&rsp(0))),
             Verdict::AcceptedButSopClassRefused { refused } if refused.len() == 1
         ));
-        // Verification refused: the probe stops before the echo with a protocol error.
+        // Verification refused: no echo was sent, the negotiation is the answer,
+        // even if the peer then hung up.
         let no_ts = [ctx(crate::VERIFICATION, 4)];
-        let stop = Error::Protocol {
+        assert!(matches!(
+            decide(None, &no_ts, None),
+            Verdict::AcceptedButSopClassRefused { refused } if refused[0].result == 4
+        ));
+        let hung_up = Error::Transport {
             peer,
-            phase: Phase::Echo,
-            cause: "no accepted Verification context".into(),
+            phase: Phase::Release,
+            kind: TransportErrorKind::ClosedByPeer,
+            cause: "eof".into(),
         };
         assert!(matches!(
-            decide(Some(&stop), &no_ts, None),
+            decide(Some(&hung_up), &no_ts, None),
             Verdict::AcceptedButSopClassRefused { refused } if refused[0].result == 4
         ));
     }

@@ -189,6 +189,8 @@ async fn no_common_transfer_syntax_shows_the_negotiation() {
         other => panic!("{other:?}"),
     }
     assert!(report.echo.is_none());
+    assert!(report.failure.is_none(), "{report}");
+    assert_eq!(report.ending, Ending::Released);
 
     // Proposing the one syntax it takes makes the echo work.
     let opts = ProbeOptions::default().contexts(vec![ProposedContext::new(
@@ -450,6 +452,10 @@ async fn tls_probe_reports_handshake_and_certificate() {
             report.verdict,
             Verdict::TransportFailure { .. } | Verdict::ProtocolViolation { .. }
         ),
+        "{report}"
+    );
+    assert!(
+        report.warnings.iter().any(|w| w.contains("TLS")),
         "{report}"
     );
 }
