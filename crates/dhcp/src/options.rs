@@ -213,7 +213,7 @@ pub fn ipv4(d: &[u8]) -> Result<Ipv4Addr, OptionError> {
 
 /// A non-empty list of IPv4 addresses.
 pub fn ipv4_list(d: &[u8]) -> Result<Vec<Ipv4Addr>, OptionError> {
-    if d.is_empty() || d.len() % 4 != 0 {
+    if d.is_empty() || !d.len().is_multiple_of(4) {
         return Err(OptionError::Length { len: d.len() });
     }
     Ok(d.chunks_exact(4)
@@ -362,7 +362,7 @@ pub fn classless_routes(d: &[u8]) -> Result<Vec<Route>, OptionError> {
 /// Option 33: pairs of (destination host/network, router); classful, so the
 /// prefix length is taken from the destination's class (RFC 2132 §5.8).
 pub fn static_routes(d: &[u8]) -> Result<Vec<Route>, OptionError> {
-    if d.is_empty() || d.len() % 8 != 0 {
+    if d.is_empty() || !d.len().is_multiple_of(8) {
         return Err(OptionError::Length { len: d.len() });
     }
     Ok(d.chunks_exact(8)

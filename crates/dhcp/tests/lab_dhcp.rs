@@ -5,9 +5,13 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use std::os::unix::process::CommandExt;
+
+use annexr_dhcp::client::Ignored;
 use annexr_dhcp::driver::{Driver, Happened};
+use annexr_dhcp::guard::{LeaseMemory, Remembered};
 use annexr_dhcp::os::{Applied, Apply, IpCommand, ReportOnly};
-use annexr_dhcp::{Client, ClientConfig, Lease, Mac, StateName};
+use annexr_dhcp::{Client, ClientConfig, Error, Lease, Mac, StateName};
 use annexr_lab::{DhcpLab, DhcpServer, or_skip};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -55,13 +59,22 @@ fn check_every_option(lab: &DhcpLab, lease: &Lease) {
     assert_eq!(lease.ntp_servers, e.ntp_servers);
     assert_eq!(lease.domain_name.as_deref(), Some(e.domain_name.as_str()));
     assert_eq!(lease.time_offset, Some(e.time_offset));
-    assert_eq!(lease.posix_tz.as_deref(), Some(e.posix_tz.as_str()));
+    let tz = lease.posix_tz.as_deref().unwrap();
+    if lab.server_kind() == DhcpServer::Kea {
+        // The lab's kea config gives pcode unescaped, so kea splits it at
+        // the first comma and sends "CET-1CEST" (seen on the wire); we read
+        // back exactly what kea sent.
+        assert!(e.posix_tz.starts_with(tz), "{tz}");
+    } else {
+        assert_eq!(tz, e.posix_tz);
+    }
     assert_eq!(lease.tz_name.as_deref(), Some(e.tz_database_name.as_str()));
     assert_eq!(lease.domain_search, e.domain_search);
     assert_eq!(
         lease.lease_time,
         Some(Duration::from_secs(u64::from(e.lease_secs)))
     );
+    assert!(lease.t1().is_some() && lease.t2().is_some());
     assert!(lease.malformed.is_empty(), "{:?}", lease.malformed);
 }
 
@@ -81,7 +94,7 @@ fn discover_to_bound(server: DhcpServer) {
         return;
     };
     let ifname = lab.client_ifname().to_owned();
-    let (lease, applied, stats, addr_shown) = lab
+    let (lease, stats, addr_shown) = lab
         .in_client_ns(|| {
             rt().block_on(async {
                 let mut d =
@@ -96,11 +109,10 @@ fn discover_to_bound(server: DhcpServer) {
                     .unwrap();
                 let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
                 let stats = d.release().await.unwrap();
-                (lease, (), stats, shown)
+                (lease, stats, shown)
             })
         })
         .unwrap();
-    let _ = applied;
     capture(server, &stats.packets);
     check_every_option(&lab, &lease);
     assert!(
@@ -126,4 +138,357 @@ fn dnsmasq_discover_to_bound_with_every_option_and_release() {
 #[test]
 fn kea_discover_to_bound_with_every_option_and_release() {
     discover_to_bound(DhcpServer::Kea);
+}
+
+fn ip_in_ns(args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// INIT-REBOOT of a remembered address, and the seed-000 guard around it.
+fn init_reboot(server: DhcpServer) {
+    let Some(lab) = or_skip(DhcpLab::start(server)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let memory = LeaseMemory::new(dir.path().join("last-lease"));
+    let (first, second, sent, warnings) = lab
+        .in_client_ns(|| {
+            rt().block_on(async {
+                let mac = mac_of(&ifname);
+                let mut d =
+                    Driver::new(&ifname, Client::new(config(&ifname)), ReportOnly::default())
+                        .unwrap();
+                let first = d.bound(Duration::from_secs(30)).await.unwrap();
+                let w1 = memory.check_and_remember(&ifname, mac, &first).unwrap();
+                // "Reboot": a new client that remembers the address, no RELEASE.
+                drop(d);
+                let remembered = memory.load().unwrap().unwrap().address;
+                let client = Client::init_reboot(config(&ifname), remembered);
+                let mut d = Driver::new(&ifname, client, ReportOnly::default()).unwrap();
+                let second = d.bound(Duration::from_secs(30)).await.unwrap();
+                let w2 = memory.check_and_remember(&ifname, mac, &second).unwrap();
+                (first, second, d.stats.sent.clone(), (w1, w2))
+            })
+        })
+        .unwrap();
+    assert_eq!(second.address, first.address);
+    assert_eq!(sent, ["REQUEST"], "INIT-REBOOT binds with one REQUEST");
+    check_every_option(&lab, &second);
+    assert_eq!(warnings, (None, None), "same address: no seed-000 warning");
+}
+
+#[test]
+fn dnsmasq_init_reboot_of_remembered_address() {
+    init_reboot(DhcpServer::Dnsmasq);
+}
+
+#[test]
+fn kea_init_reboot_of_remembered_address() {
+    init_reboot(DhcpServer::Kea);
+}
+
+/// The remembered address is not on this link: the server NAKs the
+/// INIT-REBOOT REQUEST, the client discovers, and the seed-000 guard names
+/// the MAC.
+fn nak_path(server: DhcpServer) {
+    let Some(lab) = or_skip(DhcpLab::start(server)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let memory = LeaseMemory::new(dir.path().join("last-lease"));
+    let moved = Ipv4Addr::new(10, 231, 7, 50);
+    let (lease, sent, warning, mac) = lab
+        .in_client_ns(|| {
+            rt().block_on(async {
+                let mac = mac_of(&ifname);
+                memory
+                    .store(&Remembered {
+                        interface: ifname.clone(),
+                        mac,
+                        address: moved,
+                    })
+                    .unwrap();
+                let client = Client::init_reboot(config(&ifname), moved);
+                let mut d = Driver::new(&ifname, client, ReportOnly::default()).unwrap();
+                let lease = d.bound(Duration::from_secs(40)).await.unwrap();
+                let w = memory.check_and_remember(&ifname, mac, &lease).unwrap();
+                (lease, d.stats.sent.clone(), w, mac)
+            })
+        })
+        .unwrap();
+    check_every_option(&lab, &lease);
+    assert_eq!(
+        sent[..2],
+        ["REQUEST".to_owned(), "DISCOVER".to_owned()],
+        "{sent:?}"
+    );
+    let log = lab.server_log();
+    assert!(log.contains("NAK"), "server log:\n{log}");
+    let w = warning.expect("address changed");
+    assert_eq!((w.previous, w.current), (moved, lease.address));
+    assert!(w.to_string().contains(&format!("MAC {mac}")), "{w}");
+}
+
+#[test]
+fn dnsmasq_nak_of_a_foreign_address_then_discover() {
+    nak_path(DhcpServer::Dnsmasq);
+}
+
+#[test]
+fn kea_nak_of_a_foreign_address_then_discover() {
+    nak_path(DhcpServer::Kea);
+}
+
+/// Renewal at T1: unicast REQUEST, ACK, lease extended, address kept.
+fn renewal(server: DhcpServer, lease_secs: u32) {
+    let Some(lab) = or_skip(DhcpLab::builder(server).lease_secs(lease_secs).start()) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let (first, renewed, t1, took, sent) = lab
+        .in_client_ns(|| {
+            rt().block_on(async {
+                let mut d =
+                    Driver::new(&ifname, Client::new(config(&ifname)), IpCommand::default())
+                        .unwrap();
+                let first = d.bound(Duration::from_secs(30)).await.unwrap();
+                let (t1, _, _) = d.client().timers().unwrap();
+                let bound_at = std::time::Instant::now();
+                let wait = Duration::from_secs(u64::from(lease_secs));
+                let renewed = d
+                    .run_until(wait, |h| match h {
+                        Happened::Bound {
+                            lease,
+                            renewed: true,
+                        } => Some(lease),
+                        _ => None,
+                    })
+                    .await
+                    .unwrap();
+                let took = bound_at.elapsed();
+                let stats = d.release().await.unwrap();
+                (first, renewed, t1, took, stats.sent)
+            })
+        })
+        .unwrap();
+    assert_eq!(renewed.address, first.address);
+    check_every_option(&lab, &renewed);
+    assert!(t1.is_some());
+    // Renewed at T1 (half the lease), not at T2 or later.
+    let half = Duration::from_secs(u64::from(lease_secs) / 2);
+    assert!(
+        took <= half + Duration::from_secs(2),
+        "renewed after {took:?}"
+    );
+    assert_eq!(sent, ["DISCOVER", "REQUEST", "REQUEST", "RELEASE"]);
+}
+
+#[test]
+fn dnsmasq_renewal_at_t1() {
+    // dnsmasq's shortest lease is 120 s: T1 at 60 s.
+    renewal(DhcpServer::Dnsmasq, 120);
+}
+
+#[test]
+fn kea_renewal_at_t1() {
+    renewal(DhcpServer::Kea, 20);
+}
+
+/// INFORM from a fixed address: options without a lease.
+fn inform(server: DhcpServer) {
+    let Some(lab) = or_skip(DhcpLab::start(server)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let fixed = Ipv4Addr::new(10, 231, 0, 77);
+    let (lease, sent) = lab
+        .in_client_ns(|| {
+            // A pre-configured legacy device: the address is already set.
+            ip_in_ns(&["addr", "add", "10.231.0.77/24", "dev", &ifname]);
+            rt().block_on(async {
+                let client = Client::inform(config(&ifname), fixed);
+                let mut d = Driver::new(&ifname, client, ReportOnly::default()).unwrap();
+                let lease = d.informed(Duration::from_secs(30)).await.unwrap();
+                assert_eq!(d.client().state(), StateName::Informed);
+                (lease, d.stats.sent.clone())
+            })
+        })
+        .unwrap();
+    let e = lab.expected();
+    assert_eq!(lease.address, fixed);
+    assert_eq!(sent, ["INFORM"]);
+    assert_eq!(lease.ntp_servers, e.ntp_servers);
+    assert_eq!(lease.dns_servers, e.dns_servers);
+    assert_eq!(lease.domain_search, e.domain_search);
+    assert_eq!(lease.tz_name.as_deref(), Some(e.tz_database_name.as_str()));
+    assert_eq!(
+        lease.lease_time, None,
+        "RFC 2131 §4.3.5: no lease time in an INFORM answer"
+    );
+    let log = lab.server_log();
+    assert!(log.contains("INFORM"), "server log:\n{log}");
+    assert!(!lab.leases().contains("10.231.0.77"), "{}", lab.leases());
+}
+
+#[test]
+fn dnsmasq_inform_from_a_fixed_address() {
+    inform(DhcpServer::Dnsmasq);
+}
+
+#[test]
+fn kea_inform_from_a_fixed_address() {
+    inform(DhcpServer::Kea);
+}
+
+/// An OS hook that finds the first address in use (as an ARP probe would).
+#[derive(Default)]
+struct FirstAddressInUse {
+    seen: Vec<Ipv4Addr>,
+}
+
+impl Apply for FirstAddressInUse {
+    fn apply(&mut self, _: &str, lease: &Lease, _: bool) -> Result<Applied, Error> {
+        self.seen.push(lease.address);
+        Ok(if self.seen.len() == 1 {
+            Applied::Conflict
+        } else {
+            Applied::Applied
+        })
+    }
+    fn remove(&mut self, _: &str, _: Ipv4Addr, _: u8) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+fn decline(server: DhcpServer) {
+    let Some(lab) = or_skip(DhcpLab::start(server)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let (lease, seen, sent) = lab
+        .in_client_ns(|| {
+            rt().block_on(async {
+                let mut d = Driver::new(
+                    &ifname,
+                    Client::new(config(&ifname)),
+                    FirstAddressInUse::default(),
+                )
+                .unwrap();
+                let lease = d.bound(Duration::from_secs(60)).await.unwrap();
+                (lease, d.applier().seen.clone(), d.stats.sent.clone())
+            })
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_ne!(
+        lease.address, seen[0],
+        "the declined address is not taken again"
+    );
+    assert_eq!(
+        sent[..3],
+        [
+            "DISCOVER".to_owned(),
+            "REQUEST".to_owned(),
+            "DECLINE".to_owned()
+        ]
+    );
+    let log = lab.server_log();
+    assert!(log.contains("DECLINE"), "server log:\n{log}");
+}
+
+#[test]
+fn dnsmasq_decline_of_an_address_in_use() {
+    decline(DhcpServer::Dnsmasq);
+}
+
+#[test]
+fn kea_decline_of_an_address_in_use() {
+    decline(DhcpServer::Kea);
+}
+
+/// busybox udhcpc runs on the same link (same MAC, another client id,
+/// broadcast replies) over and over; its OFFERs and ACKs reach our socket
+/// and must be ignored by xid. The server's replies are delayed 300 ms so
+/// that ours overlap with its traffic.
+fn wrong_xid_ignored(server: DhcpServer) {
+    let Some(lab) = or_skip(DhcpLab::start(server)) else {
+        return;
+    };
+    lab.add_delay_ms(300).unwrap();
+    let ifname = lab.client_ifname().to_owned();
+    let script = format!(
+        "while :; do busybox udhcpc -f -q -n -B -R -t 3 -T 1 -i {ifname} \
+         -x 0x3d:ff00000000beef -s /bin/true >/dev/null 2>&1; done"
+    );
+    let mut other = lab
+        .client_command("sh")
+        .arg("-c")
+        .arg(&script)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let result = lab.in_client_ns(|| {
+        rt().block_on(async {
+            let mut d =
+                Driver::new(&ifname, Client::new(config(&ifname)), ReportOnly::default()).unwrap();
+            let lease = d.bound(Duration::from_secs(40)).await.unwrap();
+            (lease, d.stats.clone())
+        })
+    });
+    // Stop the udhcpc loop (its own process group).
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", other.id())])
+        .status();
+    let _ = other.wait();
+    let (lease, stats) = result.unwrap();
+    check_every_option(&lab, &lease);
+    let wrong_xid = stats
+        .ignored
+        .iter()
+        .filter(|i| matches!(i, Ignored::WrongXid { .. }))
+        .count();
+    assert!(wrong_xid > 0, "no foreign reply seen: {stats:?}");
+    assert_eq!(
+        stats.sent[..2],
+        ["DISCOVER".to_owned(), "REQUEST".to_owned()]
+    );
+}
+
+#[test]
+fn dnsmasq_reply_with_wrong_xid_ignored() {
+    wrong_xid_ignored(DhcpServer::Dnsmasq);
+}
+
+#[test]
+fn kea_reply_with_wrong_xid_ignored() {
+    wrong_xid_ignored(DhcpServer::Kea);
+}
+
+#[test]
+fn blocking_facade_obtains_a_lease() {
+    let Some(lab) = or_skip(DhcpLab::start(DhcpServer::Dnsmasq)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let lease = lab
+        .in_client_ns(|| {
+            annexr_dhcp::blocking::obtain(
+                &ifname,
+                config(&ifname),
+                None,
+                ReportOnly::default(),
+                Duration::from_secs(30),
+            )
+        })
+        .unwrap()
+        .unwrap();
+    check_every_option(&lab, &lease);
 }
