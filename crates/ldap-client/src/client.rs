@@ -666,7 +666,7 @@ impl LdapClient {
         allocator: &mut Allocator,
     ) -> Result<Allocation> {
         let mut attempts = 0;
-        let mut rng = rand::rng();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
         while let Some(candidate) = allocator.next_candidate(&mut rng) {
             attempts += 1;
             match self.register_in(stats, roots, &candidate).await? {

@@ -370,7 +370,7 @@ impl LdapClient {
     ) -> std::result::Result<Option<(Device, Vec<usize>)>, Failure> {
         // Step 6: titles.
         let mut attempts = vec![0usize; plan.device.network_aes.len()];
-        let mut rng = rand::rng();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
         for (i, policies) in plan.titles.iter().enumerate() {
             if let Some(t) = journal.state.titles.get(&i).cloned() {
                 // Ours from the interrupted run; re-add in case it was released.
