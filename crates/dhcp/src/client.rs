@@ -71,9 +71,14 @@ pub struct ClientConfig {
     pub vendor_class: Option<Vec<u8>>,
     /// Option 55.
     pub parameter_request_list: Vec<u8>,
-    /// REQUEST transmissions in REQUESTING and REBOOTING before going back
-    /// to INIT (RFC 2131 §3.1 step 5 / §3.2 step 3).
+    /// REQUEST transmissions in REQUESTING before going back to INIT
+    /// (RFC 2131 §3.1 step 5).
     pub request_attempts: u32,
+    /// REQUEST transmissions in REBOOTING before discovering instead. A
+    /// non-authoritative server (dnsmasq's default) stays silent about an
+    /// address it does not know (RFC 2131 §4.3.2), so this is short: 2
+    /// (about 12 s), like dhclient's 10 s `reboot` timeout.
+    pub reboot_attempts: u32,
     /// DHCPINFORM transmissions before giving up (bounded: dhcpcd#47).
     pub inform_attempts: u32,
     /// Wait after a DHCPDECLINE before discovering again (RFC 2131 §3.1: at
@@ -83,7 +88,8 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// Defaults for `mac`: client id `01:mac`, vendor class `annexr`, the
-    /// full parameter request list, 4 REQUEST and 4 INFORM attempts.
+    /// full parameter request list, 4 REQUEST, 2 INIT-REBOOT and 4 INFORM
+    /// attempts.
     pub fn new(mac: Mac) -> ClientConfig {
         let mut client_id = vec![1];
         client_id.extend_from_slice(&mac.0);
@@ -95,6 +101,7 @@ impl ClientConfig {
             vendor_class: Some(b"annexr".to_vec()),
             parameter_request_list: PARAMETER_REQUEST_LIST.to_vec(),
             request_attempts: 4,
+            reboot_attempts: 2,
             inform_attempts: 4,
             decline_wait: Duration::from_secs(10),
         }
@@ -589,7 +596,7 @@ impl Client {
                 }
             }
             (State::Rebooting { tx, address }, Event::Timer) if now >= tx.next => {
-                if tx.sent >= self.cfg().request_attempts {
+                if tx.sent >= self.cfg().reboot_attempts {
                     self.discover(now, rng, out)
                 } else {
                     self.reboot_request(tx, address, now, rng, out)

@@ -193,9 +193,10 @@ fn kea_init_reboot_of_remembered_address() {
     init_reboot(DhcpServer::Kea);
 }
 
-/// The remembered address is not on this link: the server NAKs the
-/// INIT-REBOOT REQUEST, the client discovers, and the seed-000 guard names
-/// the MAC.
+/// The client asks INIT-REBOOT for an address that is not its lease (it
+/// remembered one from another network): the server, which knows the
+/// client's real lease, NAKs; the client discovers, and the seed-000 guard
+/// names the MAC.
 fn nak_path(server: DhcpServer) {
     let Some(lab) = or_skip(DhcpLab::start(server)) else {
         return;
@@ -204,10 +205,16 @@ fn nak_path(server: DhcpServer) {
     let dir = tempfile::tempdir().unwrap();
     let memory = LeaseMemory::new(dir.path().join("last-lease"));
     let moved = Ipv4Addr::new(10, 231, 7, 50);
-    let (lease, sent, warning, mac) = lab
+    let (first, lease, sent, warning, mac) = lab
         .in_client_ns(|| {
             rt().block_on(async {
                 let mac = mac_of(&ifname);
+                // The server gets to know this client.
+                let mut d =
+                    Driver::new(&ifname, Client::new(config(&ifname)), ReportOnly::default())
+                        .unwrap();
+                let first = d.bound(Duration::from_secs(30)).await.unwrap();
+                drop(d);
                 memory
                     .store(&Remembered {
                         interface: ifname.clone(),
@@ -217,17 +224,18 @@ fn nak_path(server: DhcpServer) {
                     .unwrap();
                 let client = Client::init_reboot(config(&ifname), moved);
                 let mut d = Driver::new(&ifname, client, ReportOnly::default()).unwrap();
-                let lease = d.bound(Duration::from_secs(40)).await.unwrap();
+                let lease = d.bound(Duration::from_secs(30)).await.unwrap();
                 let w = memory.check_and_remember(&ifname, mac, &lease).unwrap();
-                (lease, d.stats.sent.clone(), w, mac)
+                (first, lease, d.stats.sent.clone(), w, mac)
             })
         })
         .unwrap();
     check_every_option(&lab, &lease);
+    assert_eq!(lease.address, first.address);
     assert_eq!(
-        sent[..2],
-        ["REQUEST".to_owned(), "DISCOVER".to_owned()],
-        "{sent:?}"
+        sent,
+        ["REQUEST", "DISCOVER", "REQUEST"],
+        "NAK, then DISCOVER at once"
     );
     let log = lab.server_log();
     assert!(log.contains("NAK"), "server log:\n{log}");
@@ -414,14 +422,15 @@ fn kea_decline_of_an_address_in_use() {
 }
 
 /// busybox udhcpc runs on the same link (same MAC, another client id,
-/// broadcast replies) over and over; its OFFERs and ACKs reach our socket
-/// and must be ignored by xid. The server's replies are delayed 300 ms so
-/// that ours overlap with its traffic.
+/// broadcast replies) over and over; its OFFERs and ACKs reach our socket.
+/// First our client waits a few seconds for an answer that does not come
+/// (DHCPINFORM from an address on no subnet of the server), so udhcpc's
+/// replies certainly arrive while a transaction is open: each must be
+/// ignored by xid. Then a DISCOVER to BOUND amid the same traffic.
 fn wrong_xid_ignored(server: DhcpServer) {
     let Some(lab) = or_skip(DhcpLab::start(server)) else {
         return;
     };
-    lab.add_delay_ms(300).unwrap();
     let ifname = lab.client_ifname().to_owned();
     let script = format!(
         "while :; do busybox udhcpc -f -q -n -B -R -t 3 -T 1 -i {ifname} \
@@ -434,13 +443,17 @@ fn wrong_xid_ignored(server: DhcpServer) {
         .process_group(0)
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
     let result = lab.in_client_ns(|| {
         rt().block_on(async {
+            let waiting = Client::inform(config(&ifname), Ipv4Addr::new(192, 0, 2, 77));
+            let mut d = Driver::new(&ifname, waiting, ReportOnly::default()).unwrap();
+            let r = d.run_until(Duration::from_secs(6), |_| Some(())).await;
+            let first = (r.is_err(), d.stats.clone());
+            drop(d);
             let mut d =
                 Driver::new(&ifname, Client::new(config(&ifname)), ReportOnly::default()).unwrap();
             let lease = d.bound(Duration::from_secs(40)).await.unwrap();
-            (lease, d.stats.clone())
+            (first, lease, d.stats.clone())
         })
     });
     // Stop the udhcpc loop (its own process group).
@@ -448,17 +461,20 @@ fn wrong_xid_ignored(server: DhcpServer) {
         .args(["-TERM", "--", &format!("-{}", other.id())])
         .status();
     let _ = other.wait();
-    let (lease, stats) = result.unwrap();
-    check_every_option(&lab, &lease);
-    let wrong_xid = stats
+    let ((timed_out, waiting), lease, stats) = result.unwrap();
+    assert!(timed_out, "nothing answered the off-subnet INFORM");
+    let wrong_xid = waiting
         .ignored
         .iter()
         .filter(|i| matches!(i, Ignored::WrongXid { .. }))
         .count();
-    assert!(wrong_xid > 0, "no foreign reply seen: {stats:?}");
-    assert_eq!(
-        stats.sent[..2],
-        ["DISCOVER".to_owned(), "REQUEST".to_owned()]
+    assert!(wrong_xid > 0, "no foreign reply seen: {waiting:?}");
+    assert!(waiting.sent.iter().all(|s| s == "INFORM"));
+    check_every_option(&lab, &lease);
+    assert_eq!(stats.sent, ["DISCOVER", "REQUEST"]);
+    eprintln!(
+        "ignored {wrong_xid} replies to udhcpc while waiting, {} while binding",
+        stats.ignored.len()
     );
 }
 
