@@ -10,9 +10,18 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
+mod configure;
+pub mod network;
+mod probe;
+mod recorder;
 pub mod report;
+mod sequence;
 pub mod store;
+mod time;
 
 pub use config::{ConfigError, NetworkMode, StartupConfig};
+pub use configure::client as ldap_client;
+pub use network::{NetworkParams, request_lease};
 pub use report::{Event, Observer, Outcome, Source, StartupReport, Step, StepReport, Warning};
+pub use sequence::{Startup, StartupBuilder, StartupOutcome, ldap_servers};
 pub use store::{FileStore, LoadSource, Store, StoreError, StoredLease, StoredState};

@@ -1,0 +1,394 @@
+//! The normal startup of R.4, with the install of R.1.2.2 and the LDIF
+//! fallback of R.1.2.3 when the device is not configured yet.
+//!
+//! Order and overlap: the network step runs first (it yields the server
+//! lists); time synchronization then runs on its own task while DNS, LDAP
+//! and configuration proceed, since none of them needs the corrected clock;
+//! the report says when the clock was stepped relative to the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use annexr_model::Device;
+
+use crate::config::{StartupConfig, millis};
+use crate::network::{self, NetworkParams};
+use crate::recorder::{Finished, Recorder};
+use crate::report::{Observer, Outcome, Source, StartupReport, Step};
+use crate::store::{LoadSource, Store, StoredState};
+use crate::time;
+
+/// The result of [`Startup::run`].
+#[derive(Debug, Clone)]
+pub struct StartupOutcome {
+    /// What happened, step by step.
+    pub report: StartupReport,
+    /// The configuration the device runs with, if any.
+    pub device: Option<Device>,
+    /// The network parameters the sequence settled on.
+    pub network: NetworkParams,
+    /// The LDAP server URLs, in the order they were tried.
+    pub ldap_urls: Vec<String>,
+}
+
+/// Builds a [`Startup`].
+#[derive(Default)]
+pub struct StartupBuilder {
+    config: StartupConfig,
+    local: Option<Device>,
+    store: Option<Arc<dyn Store>>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl StartupBuilder {
+    /// The settings (default: [`StartupConfig::default`]).
+    pub fn config(mut self, config: StartupConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The device's local description: what the vendor's "device specific
+    /// process" (R.1.2.2 step 5) says the device is. Installed when LDAP does
+    /// not know the device; used as the configuration of last resort.
+    pub fn local_description(mut self, device: Device) -> Self {
+        self.local = Some(device);
+        self
+    }
+
+    /// The non-volatile store. Without one, a
+    /// [`FileStore`](crate::FileStore) at `config.store.path` is used when
+    /// that is set, and nothing is remembered otherwise.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Receives progress events.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The startup, ready to run.
+    pub fn build(self) -> Startup {
+        let store = self.store.or_else(|| {
+            self.config
+                .store
+                .path
+                .clone()
+                .map(|p| Arc::new(crate::FileStore::new(p)) as Arc<dyn Store>)
+        });
+        Startup {
+            config: self.config,
+            local: self.local,
+            store,
+            observer: self.observer,
+        }
+    }
+}
+
+/// The Annex R sequence for one device.
+pub struct Startup {
+    config: StartupConfig,
+    local: Option<Device>,
+    store: Option<Arc<dyn Store>>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for Startup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Startup")
+            .field("device", &self.config.device.name)
+            .field("has_local_description", &self.local.is_some())
+            .field("has_store", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Startup {
+    /// A builder.
+    pub fn builder() -> StartupBuilder {
+        StartupBuilder::default()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &StartupConfig {
+        &self.config
+    }
+
+    /// Runs the normal startup (R.4), installing the device when LDAP does
+    /// not know it and the settings allow (R.1.2.2). Never fails: every
+    /// failure ends in a fallback or a failed step, and the report says which.
+    pub async fn run(&self) -> StartupOutcome {
+        let (mut stored, store_note) = self.load_store();
+        let device_name = stored
+            .device_name
+            .clone()
+            .or_else(|| self.config.device.name.clone())
+            .or_else(|| self.local.as_ref().map(|d| d.name.clone()));
+        let recorder = Recorder::new(device_name.clone(), self.observer.clone());
+        if let Some((message, action)) = store_note {
+            recorder.warn(Step::Configure, message, action);
+        }
+
+        // R.4 step 1: IP parameters and server lists.
+        let remembered = stored.last_lease.as_ref().map(|l| l.address);
+        let network = network::obtain(&self.config, remembered, &recorder).await;
+        if let Some(lease) = &network.lease {
+            if let Some(previous) = &stored.last_lease {
+                if let Some((message, action)) = network::address_change(previous, lease) {
+                    recorder.warn(Step::Dhcp, message, action);
+                }
+            }
+            stored.last_lease = Some(lease.clone());
+        }
+
+        // R.4 step 2: time sync on its own task; the rest does not wait.
+        let time_task = if self.config.time.enabled {
+            let servers = time::servers(&self.config, &network);
+            let settings = self.config.time.clone();
+            let recorder = recorder.clone();
+            Some(tokio::spawn(async move {
+                time::synchronize(&settings, &servers, &recorder).await;
+            }))
+        } else {
+            let running = recorder.begin(Step::Time);
+            recorder.finish(
+                running,
+                Finished::new(Outcome::Skipped, "time synchronization disabled"),
+            );
+            None
+        };
+
+        // R.4 steps 3–4: the LDAP servers.
+        let ldap_urls = self.find_ldap_servers(&network, &recorder).await;
+
+        // R.4 step 4 and 5 (or R.1.2.2 steps 5–9).
+        let device = match &device_name {
+            Some(name) => {
+                crate::configure::run(
+                    &self.config,
+                    name,
+                    &ldap_urls,
+                    self.local.as_ref(),
+                    &mut stored,
+                    &recorder,
+                )
+                .await
+            }
+            None => {
+                let running = recorder.begin(Step::Ldap);
+                recorder.finish(
+                    running,
+                    Finished::new(Outcome::Failed, "the device has no name"),
+                );
+                recorder.warn(
+                    Step::Ldap,
+                    "the device does not know its name (dicomDeviceName), so it cannot find its configuration",
+                    "set [device] name in the configuration, or give a local description to install",
+                );
+                None
+            }
+        };
+        if let Some(device) = &device {
+            stored.device_name = Some(device.name.clone());
+            recorder.set_device_name(&device.name);
+        }
+
+        if self.config.probe.enabled {
+            if let Some(device) = &device {
+                crate::probe::peers(&self.config, device, &ldap_urls, &recorder).await;
+            }
+        }
+
+        if let Some(task) = time_task {
+            // The time step has its own timeouts; this only bounds a stuck task.
+            let limit = millis(self.config.time.timeout_ms) * (self.config.time.samples + 2) * 4;
+            if tokio::time::timeout(limit.max(Duration::from_secs(5)), task)
+                .await
+                .is_err()
+            {
+                recorder.warn(
+                    Step::Time,
+                    "time synchronization did not finish in time",
+                    "check that the NTP servers answer on UDP port 123",
+                );
+            }
+        }
+        self.save_store(&stored, &recorder);
+        StartupOutcome {
+            report: recorder.into_report(),
+            device,
+            network,
+            ldap_urls,
+        }
+    }
+
+    fn load_store(&self) -> (StoredState, Option<(String, String)>) {
+        let Some(store) = &self.store else {
+            return (StoredState::default(), None);
+        };
+        match store.load() {
+            Ok((state, LoadSource::PreviousGeneration)) => (
+                state,
+                Some((
+                    "the store was damaged; its previous generation was used".into(),
+                    "check the device's storage medium; the next successful startup rewrites the store".into(),
+                )),
+            ),
+            Ok((state, _)) => (state, None),
+            Err(e) => (
+                StoredState::default(),
+                Some((
+                    format!("the store could not be read ({e}); starting as a new device"),
+                    "check the device's storage medium and the store path".into(),
+                )),
+            ),
+        }
+    }
+
+    fn save_store(&self, state: &StoredState, recorder: &Recorder) {
+        if let Some(store) = &self.store {
+            if let Err(e) = store.save(state) {
+                recorder.warn(
+                    Step::Configure,
+                    format!("the store could not be written: {e}"),
+                    "check free space and permissions of the store directory",
+                );
+            }
+        }
+    }
+
+    async fn find_ldap_servers(&self, network: &NetworkParams, recorder: &Recorder) -> Vec<String> {
+        let running = recorder.begin(Step::Dns);
+        let found = discover_ldap(&self.config, network).await;
+        let finished = found.urls.iter().fold(
+            Finished::new(found.outcome, found.detail.clone()),
+            |f, url| f.value("ldap-server", url.clone(), found.source),
+        );
+        recorder.finish(running, finished);
+        if let Some((message, action)) = found.warning {
+            recorder.warn(Step::Dns, message, action);
+        }
+        found.urls
+    }
+}
+
+/// The LDAP servers, as the DNS step found them.
+pub(crate) struct FoundServers {
+    pub urls: Vec<String>,
+    pub source: Source,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub warning: Option<(String, String)>,
+}
+
+/// R.4 steps 3–4: configured URLs when they take precedence, else DNS SRV
+/// over the network's name servers and domains, else the configured URLs.
+pub(crate) async fn discover_ldap(config: &StartupConfig, network: &NetworkParams) -> FoundServers {
+    let configured = &config.ldap.urls;
+    if config.ldap.prefer_configured && !configured.is_empty() {
+        return FoundServers {
+            urls: configured.clone(),
+            source: Source::Static,
+            outcome: Outcome::Skipped,
+            detail: "configured LDAP servers take precedence over DNS SRV".into(),
+            warning: None,
+        };
+    }
+    let mut domains: Vec<String> = network.domain.iter().cloned().collect();
+    domains.extend(network.search.iter().cloned());
+    let why = if network.dns_servers.is_empty() {
+        "no DNS servers: SRV discovery not possible".to_string()
+    } else if domains.is_empty() {
+        "no DNS domain: SRV discovery not possible".to_string()
+    } else {
+        let dns = annexr_dns::DnsConfig::new(&network.dns_servers, &domains).map(|c| {
+            c.with_timeout(millis(config.dns.timeout_ms))
+                .with_nearest(if config.dns.nearest {
+                    annexr_dns::Nearest::default()
+                } else {
+                    annexr_dns::Nearest::Off
+                })
+        });
+        let discovery = match dns.and_then(annexr_dns::SrvDiscoverer::new) {
+            Ok(discoverer) => discoverer.discover_ldap().await,
+            Err(e) => Err(e),
+        };
+        match discovery {
+            Ok(found) if !found.targets.is_empty() => {
+                let urls = connect_urls(&found, config.ldap.starttls);
+                return FoundServers {
+                    detail: format!("{} LDAP server(s) from {}", urls.len(), found.owner),
+                    urls,
+                    source: Source::Dns,
+                    outcome: Outcome::Done,
+                    warning: None,
+                };
+            }
+            Ok(found) => format!("{} lists no LDAP server", found.owner),
+            Err(e) => format!("SRV discovery failed: {e}"),
+        }
+    };
+    if configured.is_empty() {
+        return FoundServers {
+            urls: Vec::new(),
+            source: Source::Static,
+            outcome: Outcome::Failed,
+            detail: why.clone(),
+            warning: Some((
+                format!("no LDAP server found: {why}"),
+                "add an _ldap._tcp SRV record for the site's domain, or set [ldap] urls".into(),
+            )),
+        };
+    }
+    FoundServers {
+        urls: configured.clone(),
+        source: Source::Static,
+        outcome: Outcome::Fallback,
+        detail: format!("{why}; using the configured LDAP servers"),
+        warning: Some((
+            format!("DNS SRV gave no LDAP server ({why}); the configured list was used"),
+            "add an _ldap._tcp SRV record for the site's domain so that replicas are found".into(),
+        )),
+    }
+}
+
+/// Finds the LDAP servers the way the startup does, for tools that need
+/// only them: configured URLs when preferred, else DNS SRV with the static
+/// network settings, else the configured URLs.
+pub async fn ldap_servers(config: &StartupConfig) -> Result<Vec<String>, String> {
+    let network = crate::network::from_static(config);
+    let found = discover_ldap(config, &network).await;
+    if found.urls.is_empty() {
+        Err(found
+            .warning
+            .map(|(message, action)| format!("{message}; {action}"))
+            .unwrap_or(found.detail))
+    } else {
+        Ok(found.urls)
+    }
+}
+
+/// The URLs to connect to, in discovery order. The SRV pass resolved each
+/// target with the site's DNS servers, which the operating system's resolver
+/// may not know (a device configured by Annex R has no other), so plain LDAP
+/// connects to those addresses. TLS keeps the host name: the certificate
+/// names it.
+fn connect_urls(found: &annexr_dns::Discovery, starttls: bool) -> Vec<String> {
+    let scheme = found.service.url_scheme().unwrap_or("ldap");
+    let mut urls = Vec::new();
+    for target in &found.targets {
+        let addrs = target.socket_addrs();
+        if scheme == "ldap" && !starttls && !addrs.is_empty() {
+            urls.extend(addrs.iter().map(|a| format!("ldap://{a}")));
+        } else {
+            urls.push(format!(
+                "{scheme}://{}:{}",
+                target.host(),
+                target.record.port
+            ));
+        }
+    }
+    urls
+}

@@ -1,0 +1,241 @@
+//! The Annex R sequence against the lab's real servers: normal startup,
+//! install of a new device, and the fallbacks of R.1.3 and R.1.2.3.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::{Arc, Mutex};
+
+use annexr::{Event, FileStore, NetworkMode, Outcome, Source, Startup, StartupConfig, Step, Store};
+use annexr_lab::{SITE_DOMAIN, SampleSite, Slapd, or_skip};
+use annexr_model::{
+    AeTitle, Device, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+};
+
+fn site_config(site: &SampleSite, device: &str) -> StartupConfig {
+    let mut config = StartupConfig::default();
+    config.device.name = Some(device.to_string());
+    config.network.mode = NetworkMode::Static;
+    config.network.dns_servers = vec![site.dns_addr().to_string()];
+    config.network.ntp_servers = vec![site.ntp.addr().to_string()];
+    config.network.domain = Some(SITE_DOMAIN.to_string());
+    config.ldap.bind_dn = Some(site.slapd.device_dn());
+    config.ldap.password = Some(site.slapd.device_password().to_string());
+    config.ldap.timeout_ms = 2_000;
+    config
+}
+
+fn new_modality(name: &str, title: &str) -> Device {
+    Device::new(name)
+        .with_device_type("MR")
+        .installed(true)
+        .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(11113)))
+        .with_ae(
+            NetworkAe::new(AeTitle::new(title).unwrap())
+                .connection("dicom")
+                .roles(true, true)
+                .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
+        )
+}
+
+#[tokio::test]
+async fn normal_startup_of_a_configured_device_loads_it_from_ldap() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let outcome = Startup::builder()
+        .config(site_config(&site, "CT-SCANNER-1"))
+        .observer(Arc::new(move |e: &Event| {
+            seen.lock().unwrap().push(e.clone())
+        }))
+        .build()
+        .run()
+        .await;
+    let report = &outcome.report;
+    println!("{report}");
+    assert!(report.configured, "{report}");
+    assert_eq!(report.configuration_source, Some(Source::Ldap));
+    let device = outcome.device.unwrap();
+    assert_eq!(device.name, "CT-SCANNER-1");
+    assert_eq!(device.network_aes[0].ae_title.as_str(), "CT1");
+    let dns = report.step(Step::Dns).unwrap();
+    assert_eq!(dns.outcome, Outcome::Done);
+    // The SRV target, connected to by the address the site's DNS gave for it.
+    assert_eq!(outcome.ldap_urls, vec![site.slapd.url()]);
+    let ldap = report.step(Step::Ldap).unwrap();
+    assert_eq!(ldap.outcome, Outcome::Done);
+    // Connect+bind and one subtree search (plus locating the tree).
+    assert!(ldap.round_trips.unwrap() <= 4, "{:?}", ldap.round_trips);
+    let events = events.lock().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::StepStarted { step: Step::Ldap }))
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::StepFinished {
+            step: Step::Configure,
+            ..
+        }
+    )));
+    // The JSON form carries the same.
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["configuration_source"], "ldap");
+}
+
+#[tokio::test]
+async fn a_new_device_installs_itself_and_is_found_at_the_next_boot() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().join("state.json")));
+    let local = new_modality("MR-NEW-1", "MRNEW1");
+    let mut config = site_config(&site, "MR-NEW-1");
+    config.time.enabled = false;
+    let first = Startup::builder()
+        .config(config.clone())
+        .local_description(local.clone())
+        .store(store.clone())
+        .build()
+        .run()
+        .await;
+    println!("{}", first.report);
+    assert_eq!(
+        first.report.configuration_source,
+        Some(Source::Ldap),
+        "{}",
+        first.report
+    );
+    assert_eq!(
+        first.report.step(Step::Configure).unwrap().outcome,
+        Outcome::Done
+    );
+    let found = site
+        .slapd
+        .ldapsearch(&site.slapd.registry_dn(), "(dicomAETitle=MRNEW1)")
+        .unwrap();
+    assert!(found.contains("dicomAETitle: MRNEW1"), "{found}");
+    let (state, _) = store.load().unwrap();
+    assert_eq!(state.device_name.as_deref(), Some("MR-NEW-1"));
+    assert_eq!(state.registered_titles, vec!["MRNEW1".to_string()]);
+
+    // Second boot: the device remembers its name and LDAP has it.
+    let mut config = config;
+    config.device.name = None;
+    let second = Startup::builder()
+        .config(config)
+        .store(store)
+        .build()
+        .run()
+        .await;
+    assert_eq!(
+        second.report.configuration_source,
+        Some(Source::Ldap),
+        "{}",
+        second.report
+    );
+    let configure = second.report.step(Step::Configure).unwrap();
+    assert_eq!(configure.detail, "LDAP matches the stored configuration");
+}
+
+#[tokio::test]
+async fn ldap_down_falls_back_to_the_last_applied_configuration() {
+    let Some(mut site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().join("state.json")));
+    let mut config = site_config(&site, "CT-SCANNER-1");
+    config.time.enabled = false;
+    config.ldap.timeout_ms = 500;
+    let first = Startup::builder()
+        .config(config.clone())
+        .store(store.clone())
+        .build()
+        .run()
+        .await;
+    assert_eq!(first.report.configuration_source, Some(Source::Ldap));
+    site.slapd.stop();
+    let started = std::time::Instant::now();
+    let second = Startup::builder()
+        .config(config)
+        .store(store.clone())
+        .build()
+        .run()
+        .await;
+    println!("{}", second.report);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(second.report.configured);
+    assert_eq!(second.report.configuration_source, Some(Source::Cached));
+    assert_eq!(
+        second.report.step(Step::Ldap).unwrap().outcome,
+        Outcome::Fallback
+    );
+    assert!(
+        second
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.step == Step::Ldap && !w.action.is_empty())
+    );
+    assert_eq!(
+        second.device.unwrap().network_aes[0].ae_title.as_str(),
+        "CT1"
+    );
+    // Nothing in the store was lost.
+    let (state, _) = store.load().unwrap();
+    assert!(state.last_configuration.is_some());
+}
+
+#[tokio::test]
+async fn writes_refused_write_the_ldif_of_r_1_2_3_and_keep_running() {
+    let Some(slapd) = or_skip(Slapd::builder().read_only(true).start()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ldif_path = dir.path().join("mr.ldif");
+    let mut config = StartupConfig::default();
+    config.device.name = Some("MR-RO-1".into());
+    config.time.enabled = false;
+    config.ldap.urls = vec![slapd.url()];
+    config.ldap.bind_dn = Some(slapd.device_dn());
+    config.ldap.password = Some(slapd.device_password().into());
+    config.ldap.ldif_fallback_path = Some(ldif_path.clone());
+    let outcome = Startup::builder()
+        .config(config)
+        .local_description(new_modality("MR-RO-1", "MRRO1"))
+        .build()
+        .run()
+        .await;
+    println!("{}", outcome.report);
+    assert_eq!(outcome.report.configuration_source, Some(Source::Local));
+    assert_eq!(
+        outcome.report.step(Step::Configure).unwrap().outcome,
+        Outcome::Fallback
+    );
+    let ldif = std::fs::read_to_string(&ldif_path).unwrap();
+    assert!(ldif.contains("dicomDeviceName=MR-RO-1"), "{ldif}");
+    // The administrator loads it unchanged with the stock tool.
+    slapd.ldapadd(&ldif).unwrap();
+    let found = slapd
+        .ldapsearch(&slapd.devices_dn(), "(dicomDeviceName=MR-RO-1)")
+        .unwrap();
+    assert!(found.contains("dicomDeviceName: MR-RO-1"), "{found}");
+}
+
+#[tokio::test]
+async fn no_srv_record_falls_back_to_the_configured_ldap_url() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let mut config = site_config(&site, "CT-SCANNER-1");
+    config.time.enabled = false;
+    config.network.domain = Some("elsewhere.example".into());
+    config.ldap.urls = vec![site.slapd.url()];
+    let outcome = Startup::builder().config(config).build().run().await;
+    let dns = outcome.report.step(Step::Dns).unwrap();
+    assert_eq!(dns.outcome, Outcome::Fallback, "{}", outcome.report);
+    assert_eq!(outcome.report.configuration_source, Some(Source::Ldap));
+}
