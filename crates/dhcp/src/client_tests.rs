@@ -729,3 +729,24 @@ fn config_rejects_bad_names() {
     assert!(cfg.clone().with_fqdn(&"a".repeat(70)).is_err());
     assert!(cfg.with_fqdn("ct1.hospital.example").is_ok());
 }
+
+#[test]
+fn hostile_option_that_panics_dhcproto_is_kept_raw() {
+    // Option 12 (12 bytes) renamed to 152: dhcproto's decoder would hit a
+    // debug_assert on its length (the fuzz target found it); we bind and
+    // keep 152 raw.
+    let mut ack = DNSMASQ_ACK.to_vec();
+    let i = (240..ack.len())
+        .find(|&i| ack[i] == 12 && ack[i + 1] == 12)
+        .unwrap();
+    ack[i] = 152;
+    let mut rng = Script::new(&[xid_of(DNSMASQ_OFFER)]);
+    let c = bound_at_zero(DNSMASQ_OFFER, &ack, &mut rng);
+    let l = c.lease().unwrap();
+    assert_eq!(
+        l.unknown.get(&152).map(Vec::as_slice),
+        Some(&b"ct-scanner-1"[..])
+    );
+    assert_eq!(l.host_name, None);
+    assert!(crate::client::decode_lease(&ack).is_ok());
+}
