@@ -1,0 +1,409 @@
+//! What a handle holds and does, in safe Rust: the C entry points in
+//! `lib.rs` check their pointers and strings, then call in here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use annexr::{Event, Startup, StartupConfig, StartupOutcome};
+use annexr_ldap::{DeviceTypeQuery, LdapClient, ResolvedAe};
+use annexr_model::Device;
+use annexr_probe::{ProbeOptions, Target};
+use serde::Serialize;
+use tokio::runtime::Runtime;
+
+use crate::error::FfiError;
+
+/// Receives each progress event as JSON.
+pub(crate) type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The calling AE title of probes when neither the caller nor the device
+/// names one.
+const DEFAULT_CALLING_AE: &str = "ANNEXR";
+
+/// How long `shutdown` waits for the runtime's tasks (an LDAP connection
+/// driver, a probe being torn down) before leaving them.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// The state behind one `AnnexrStartup` handle.
+pub(crate) struct Session {
+    config: StartupConfig,
+    local: Option<Device>,
+    progress: Option<Progress>,
+    /// Started on the first call that does I/O, so that creating a handle
+    /// starts no threads.
+    runtime: Option<Runtime>,
+    shut_down: bool,
+    outcome: Option<StartupOutcome>,
+    /// The lookup client, with the server list it was made for.
+    ldap: Option<(Vec<String>, LdapClient)>,
+}
+
+type Result<T> = std::result::Result<T, FfiError>;
+
+impl Session {
+    /// A session for `config`.
+    pub(crate) fn new(config: StartupConfig) -> Self {
+        Session {
+            config,
+            local: None,
+            progress: None,
+            runtime: None,
+            shut_down: false,
+            outcome: None,
+            ldap: None,
+        }
+    }
+
+    fn check_live(&self, function: &'static str) -> Result<()> {
+        if self.shut_down {
+            return Err(FfiError::State {
+                function,
+                cause: "the handle was shut down; only annexr_startup_free may follow".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn runtime(&mut self, function: &'static str) -> Result<&Runtime> {
+        self.check_live(function)?;
+        if self.runtime.is_none() {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("annexr-ffi")
+                .enable_all()
+                .build()
+                .map_err(|e| FfiError::Runtime {
+                    function,
+                    cause: e.to_string(),
+                })?;
+            self.runtime = Some(runtime);
+        }
+        self.runtime.as_ref().ok_or_else(|| FfiError::Runtime {
+            function,
+            cause: "runtime missing after start".into(),
+        })
+    }
+
+    /// Parses, validates and keeps the local description.
+    pub(crate) fn set_local_device(&mut self, function: &'static str, json: &str) -> Result<()> {
+        self.check_live(function)?;
+        let device = annexr_model::store::from_json(json).map_err(|e| FfiError::DeviceJson {
+            function,
+            cause: e.to_string(),
+        })?;
+        device.validate().map_err(|e| FfiError::DeviceJson {
+            function,
+            cause: e.to_string(),
+        })?;
+        self.local = Some(device);
+        Ok(())
+    }
+
+    /// Sets or clears the progress receiver.
+    pub(crate) fn set_progress(
+        &mut self,
+        function: &'static str,
+        progress: Option<Progress>,
+    ) -> Result<()> {
+        self.check_live(function)?;
+        self.progress = progress;
+        Ok(())
+    }
+
+    /// Runs the startup to the end; returns whether the device is configured.
+    pub(crate) fn run(&mut self, function: &'static str) -> Result<bool> {
+        let mut builder = Startup::builder().config(self.config.clone());
+        if let Some(local) = &self.local {
+            builder = builder.local_description(local.clone());
+        }
+        if let Some(progress) = self.progress.clone() {
+            builder = builder.observer(Arc::new(move |event: &Event| {
+                // Events are plain data; should one ever fail to serialize,
+                // the UI misses one line rather than the startup failing.
+                if let Ok(json) = serde_json::to_string(event) {
+                    progress(&json);
+                }
+            }));
+        }
+        let startup = builder.build();
+        let outcome = self.runtime(function)?.block_on(startup.run());
+        let configured = outcome.report.configured;
+        // The servers may have changed: the next lookup uses the new list.
+        self.ldap = None;
+        self.outcome = Some(outcome);
+        Ok(configured)
+    }
+
+    fn outcome(&self, function: &'static str) -> Result<&StartupOutcome> {
+        self.check_live(function)?;
+        self.outcome.as_ref().ok_or_else(|| FfiError::State {
+            function,
+            cause: "the startup has not run yet: call annexr_startup_run first".into(),
+        })
+    }
+
+    /// The last run's report, as JSON.
+    pub(crate) fn report_json(&self, function: &'static str) -> Result<String> {
+        Ok(self.outcome(function)?.report.to_json())
+    }
+
+    /// The configuration the last run settled on, in the model's store form.
+    pub(crate) fn device_json(&self, function: &'static str) -> Result<String> {
+        match &self.outcome(function)?.device {
+            Some(device) => Ok(annexr_model::store::to_json(device)),
+            None => Err(FfiError::NotFound {
+                function,
+                what: "the last run left the device without a configuration (see the report)"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The LDAP servers for lookups: those the last run used, else what DNS
+    /// SRV (or `[ldap] urls`) gives now.
+    fn ldap_urls(&mut self, function: &'static str) -> Result<Vec<String>> {
+        if let Some(outcome) = &self.outcome
+            && !outcome.ldap_urls.is_empty()
+        {
+            return Ok(outcome.ldap_urls.clone());
+        }
+        if let Some((urls, _)) = &self.ldap {
+            return Ok(urls.clone());
+        }
+        let config = self.config.clone();
+        self.runtime(function)?
+            .block_on(annexr::ldap_servers(&config))
+            .map_err(|cause| FfiError::State {
+                function,
+                cause: format!("no LDAP server is known: {cause}"),
+            })
+    }
+
+    fn ldap_client(&mut self, function: &'static str) -> Result<(LdapClient, &Runtime)> {
+        let urls = self.ldap_urls(function)?;
+        let client = match &self.ldap {
+            Some((for_urls, client)) if *for_urls == urls => client.clone(),
+            _ => {
+                let config = self.config.clone();
+                let runtime = self.runtime(function)?;
+                // ldap3 spawns its connection driver on the current runtime.
+                let _entered = runtime.enter();
+                let client = annexr::ldap_client(&config, &urls)
+                    .map_err(|cause| FfiError::LdapSetup { function, cause })?;
+                self.ldap = Some((urls, client.clone()));
+                client
+            }
+        };
+        Ok((client, self.runtime(function)?))
+    }
+
+    /// R.3: one AE title to its device and connections, as JSON.
+    pub(crate) fn resolve_ae(&mut self, function: &'static str, ae_title: &str) -> Result<String> {
+        let resolved = self.resolve(function, ae_title)?;
+        Ok(to_json(&Resolved {
+            round_trips: resolved.1,
+            ae: AeJson::of(&resolved.0),
+        }))
+    }
+
+    fn resolve(&mut self, function: &'static str, ae_title: &str) -> Result<(ResolvedAe, u32)> {
+        let (client, runtime) = self.ldap_client(function)?;
+        let counted = runtime
+            .block_on(client.resolve_ae(ae_title))
+            .map_err(|source| FfiError::Ldap { function, source })?;
+        match counted.value {
+            Some(ae) => Ok((ae, counted.stats.round_trips)),
+            None => Err(FfiError::NotFound {
+                function,
+                what: format!("AE title {ae_title:?} is not in the DICOM configuration"),
+            }),
+        }
+    }
+
+    /// R.3.1: the AEs of devices of a primary device type, as JSON.
+    pub(crate) fn find_aes(
+        &mut self,
+        function: &'static str,
+        device_type: &str,
+        installed_only: bool,
+    ) -> Result<String> {
+        let (client, runtime) = self.ldap_client(function)?;
+        let mut query = DeviceTypeQuery::new(device_type);
+        query.installed_only = installed_only;
+        let counted = runtime
+            .block_on(client.find_aes_by_device_type(&query))
+            .map_err(|source| FfiError::Ldap { function, source })?;
+        Ok(to_json(&Found {
+            device_type,
+            installed_only,
+            round_trips: counted.stats.round_trips,
+            aes: counted.value.iter().map(AeJson::of).collect(),
+        }))
+    }
+
+    /// The calling AE title: the caller's, else the device's first AE's.
+    fn calling_ae(&self, calling: Option<&str>) -> String {
+        if let Some(calling) = calling {
+            return calling.to_string();
+        }
+        let device = self
+            .outcome
+            .as_ref()
+            .and_then(|o| o.device.as_ref())
+            .or(self.local.as_ref());
+        device
+            .and_then(|d| d.network_aes.first())
+            .map(|ae| ae.ae_title.to_string())
+            .unwrap_or_else(|| DEFAULT_CALLING_AE.to_string())
+    }
+
+    fn probe_options(&self) -> ProbeOptions {
+        ProbeOptions::default()
+            .total_timeout(Some(Duration::from_millis(self.config.probe.timeout_ms)))
+    }
+
+    /// Association + C-ECHO to `host:port`; the probe report as JSON.
+    pub(crate) fn probe(
+        &mut self,
+        function: &'static str,
+        host: &str,
+        port: u16,
+        called_ae: &str,
+        calling_ae: Option<&str>,
+    ) -> Result<String> {
+        let target = Target::new(host, port, called_ae, self.calling_ae(calling_ae));
+        let options = self.probe_options();
+        let report = self
+            .runtime(function)?
+            .block_on(annexr_probe::probe(&target, &options))
+            .map_err(|source| FfiError::Probe { function, source })?;
+        Ok(report.to_json())
+    }
+
+    /// Resolves `called_ae` over LDAP (R.3), then probes its address.
+    pub(crate) fn probe_ae(
+        &mut self,
+        function: &'static str,
+        called_ae: &str,
+        calling_ae: Option<&str>,
+    ) -> Result<String> {
+        let (ae, _) = self.resolve(function, called_ae)?;
+        let Some((host, port, tls)) = ae.address() else {
+            return Err(FfiError::NotFound {
+                function,
+                what: format!(
+                    "AE {called_ae} has no installed connection that accepts associations"
+                ),
+            });
+        };
+        if tls {
+            return Err(FfiError::InvalidArgument {
+                function,
+                cause: format!(
+                    "AE {called_ae} listens with TLS at {host}:{port}; TLS probes need certificates, which this ABI does not take yet"
+                ),
+            });
+        }
+        let host = host.to_string();
+        self.probe(function, &host, port, called_ae, calling_ae)
+    }
+
+    /// Closes the LDAP connection and stops the runtime's threads. Later
+    /// calls fail with a state error; freeing is still needed.
+    pub(crate) fn shutdown(&mut self) {
+        self.shut_down = true;
+        if let Some(runtime) = self.runtime.take() {
+            {
+                // Dropping the client ends its connection driver's channel
+                // inside the runtime it was spawned on.
+                let _entered = runtime.enter();
+                self.ldap = None;
+            }
+            runtime.shutdown_timeout(SHUTDOWN_WAIT);
+        }
+        self.ldap = None;
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Plain data with string keys: serialization cannot fail; the fallback
+    // still hands C valid JSON.
+    serde_json::to_string_pretty(value)
+        .unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
+}
+
+/// A resolved AE as C sees it.
+#[derive(Serialize)]
+struct AeJson<'a> {
+    ae_title: String,
+    device_name: &'a str,
+    device_types: &'a [String],
+    installed: bool,
+    /// The first installed accepting connection, or null.
+    host: Option<&'a str>,
+    port: Option<u16>,
+    tls: Option<bool>,
+    acceptor: bool,
+    initiator: bool,
+    application_clusters: &'a [String],
+    connections: Vec<ConnectionJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ConnectionJson<'a> {
+    name: &'a str,
+    hostname: &'a str,
+    port: Option<u16>,
+    tls: bool,
+    installed: bool,
+}
+
+impl<'a> AeJson<'a> {
+    fn of(ae: &'a ResolvedAe) -> Self {
+        let address = ae.address();
+        AeJson {
+            ae_title: ae.ae_title.to_string(),
+            device_name: &ae.device_name,
+            device_types: &ae.device_types,
+            installed: ae.installed,
+            host: address.map(|a| a.0),
+            port: address.map(|a| a.1),
+            tls: address.map(|a| a.2),
+            acceptor: ae.acceptor,
+            initiator: ae.initiator,
+            application_clusters: &ae.application_clusters,
+            connections: ae
+                .connections
+                .iter()
+                .map(|c| ConnectionJson {
+                    name: &c.name,
+                    hostname: &c.hostname,
+                    port: c.port,
+                    tls: c.tls,
+                    installed: c.installed,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Resolved<'a> {
+    round_trips: u32,
+    #[serde(flatten)]
+    ae: AeJson<'a>,
+}
+
+#[derive(Serialize)]
+struct Found<'a> {
+    device_type: &'a str,
+    installed_only: bool,
+    round_trips: u32,
+    aes: Vec<AeJson<'a>>,
+}
