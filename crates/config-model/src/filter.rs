@@ -260,7 +260,7 @@ impl Parser<'_> {
         let nonempty = |v: Vec<u8>| (!v.is_empty()).then_some(v);
         Ok(match (op, parts.len()) {
             ("=", 1) => Filter::Equal(attr, parts.remove(0)),
-            ("=", 2) if parts.iter().all(Vec::is_empty) => Filter::Present(attr),
+            ("=", _) if parts.iter().all(Vec::is_empty) => Filter::Present(attr),
             ("=", _) => {
                 let last = parts.pop().and_then(nonempty);
                 let initial = nonempty(parts.remove(0));

@@ -112,16 +112,11 @@ macro_rules! root_mapping {
             /// Reads the container from its entry.
             pub fn from_entry(e: &LdapEntry) -> Result<Self> {
                 let r = Reader::new(e, $class)?;
-                let cn = match e.dn.rdn() {
-                    Some(rdn) if rdn.attr().eq_ignore_ascii_case(attr::CN) => {
-                        rdn.value().to_string()
-                    }
-                    _ => r.req_str(attr::CN)?,
-                };
+                let cn = r.rdn_cn()?;
                 Ok(Self {
-                    cn,
+                    extensions: r.extensions(Some(&cn))?,
                     description: r.str(attr::DESCRIPTION)?,
-                    extensions: r.extensions(&[attr::CN])?,
+                    cn,
                 })
             }
         }
@@ -152,7 +147,7 @@ impl UniqueAeTitle {
         let r = Reader::new(e, oc::UNIQUE_AE_TITLE)?;
         Ok(UniqueAeTitle {
             ae_title: r.ae_title()?,
-            extensions: r.extensions(&[])?,
+            extensions: r.extensions(None)?,
         })
     }
 }
@@ -176,8 +171,10 @@ impl TransferCapability {
     pub fn from_entry(e: &LdapEntry) -> Result<Self> {
         let r = Reader::new(e, oc::TRANSFER_CAPABILITY)?;
         let role = r.req_str(attr::TRANSFER_ROLE)?;
+        let name = r.rdn_cn()?;
         Ok(TransferCapability {
-            name: r.rdn_cn()?,
+            extensions: r.extensions(Some(&name))?,
+            name,
             sop_class: r.req_str(attr::SOP_CLASS)?,
             role: TransferRole::parse(&role).ok_or_else(|| {
                 Error::mapping(
@@ -187,7 +184,6 @@ impl TransferCapability {
                 )
             })?,
             transfer_syntaxes: r.strs(attr::TRANSFER_SYNTAX)?,
-            extensions: r.extensions(&[attr::CN])?,
         })
     }
 }
@@ -225,13 +221,14 @@ impl NetworkConnection {
                 )
             })?),
         };
+        let name = r.rdn_cn()?;
         Ok(NetworkConnection {
-            name: r.rdn_cn()?,
+            extensions: r.extensions(Some(&name))?,
+            name,
             hostname: r.req_str(attr::HOSTNAME)?,
             port,
             tls_cipher_suites: r.strs(attr::TLS_CIPHER_SUITE)?,
             installed: r.bool(attr::INSTALLED)?,
-            extensions: r.extensions(&[attr::CN])?,
         })
     }
 }
@@ -343,7 +340,7 @@ impl NetworkAe {
             supported_character_sets: r.strs(attr::SUPPORTED_CHARACTER_SET)?,
             installed: r.bool(attr::INSTALLED)?,
             transfer_capabilities: Vec::new(),
-            extensions: r.extensions(&[])?,
+            extensions: r.extensions(None)?,
         })
     }
 }
@@ -549,8 +546,15 @@ impl Device {
                 .map(|s| Dn::parse(s).map_err(|err| Error::mapping(&e.dn, name, err.to_string())))
                 .collect()
         };
+        let name = r.req_str(attr::DEVICE_NAME)?;
+        if !name.eq_ignore_ascii_case(r.rdn_value(attr::DEVICE_NAME)?) {
+            return Err(r.err(
+                "dn",
+                format!("RDN and {} {name:?} differ", attr::DEVICE_NAME),
+            ));
+        }
         Ok(Device {
-            name: r.req_str(attr::DEVICE_NAME)?,
+            name,
             description: r.str(attr::DICOM_DESCRIPTION)?,
             manufacturer: r.str(attr::MANUFACTURER)?,
             manufacturer_model_name: r.str(attr::MANUFACTURER_MODEL_NAME)?,
@@ -580,7 +584,7 @@ impl Device {
             device_uid: r.str(attr::DEVICE_UID)?,
             connections: Vec::new(),
             network_aes: Vec::new(),
-            extensions: r.extensions(&[])?,
+            extensions: r.extensions(None)?,
             other_entries: Vec::new(),
         })
     }
@@ -663,8 +667,10 @@ impl Configuration {
         let l = &self.layout;
         let mut out = vec![
             self.root.to_entry(&l.config_dn),
-            self.devices_root.to_entry(&l.devices_dn()),
-            self.registry_root.to_entry(&l.registry_dn()),
+            self.devices_root
+                .to_entry(&l.config_dn.child(attr::CN, &self.devices_root.cn)),
+            self.registry_root
+                .to_entry(&l.config_dn.child(attr::CN, &self.registry_root.cn)),
         ];
         out.extend(
             self.unique_ae_titles
@@ -763,23 +769,31 @@ impl<'a> Reader<'a> {
 
     fn ae_title(&self) -> Result<AeTitle> {
         let s = self.req_str(attr::AE_TITLE)?;
-        AeTitle::new(&s).map_err(|err| self.err(attr::AE_TITLE, err.to_string()))
+        let aet = AeTitle::new(&s).map_err(|err| self.err(attr::AE_TITLE, err.to_string()))?;
+        if aet != self.rdn_value(attr::AE_TITLE)? {
+            return Err(self.err("dn", format!("RDN and {} {aet} differ", attr::AE_TITLE)));
+        }
+        Ok(aet)
+    }
+
+    /// The entry's RDN value, which must be the single AVA `attr=…` of the Annex H
+    /// tree: writing derives the DN from the name, so any other RDN would move the
+    /// entry (and what lies below it).
+    fn rdn_value(&self, attr: &str) -> Result<&'a str> {
+        match self.e.dn.rdn().map(|r| r.0.as_slice()) {
+            Some([ava]) if ava.attr.eq_ignore_ascii_case(attr) => Ok(ava.value.as_str()),
+            _ => Err(self.err("dn", format!("the RDN must be {attr}=<name>"))),
+        }
     }
 
     /// The `cn` RDN value: the object's name within its parent.
     fn rdn_cn(&self) -> Result<String> {
-        match self.e.dn.rdn() {
-            Some(rdn) if rdn.get(attr::CN).is_some() => {
-                Ok(rdn.get(attr::CN).unwrap_or_default().to_string())
-            }
-            _ => self
-                .req_str(attr::CN)
-                .map_err(|_| self.err("dn", "the RDN must be cn=<name>")),
-        }
+        self.rdn_value(attr::CN).map(str::to_string)
     }
 
-    /// Everything not in `known` (or `also`): other object classes and attributes.
-    fn extensions(&self, also: &[&str]) -> Result<Extensions> {
+    /// Everything the class does not define: other object classes and attributes.
+    /// With `cn_name`, `cn` values other than the object's name are kept too.
+    fn extensions(&self, cn_name: Option<&str>) -> Result<Extensions> {
         let is_known = |n: &str| {
             n.eq_ignore_ascii_case(attr::OBJECT_CLASS)
                 || schema::is_operational(n)
@@ -788,7 +802,6 @@ impl<'a> Reader<'a> {
                     .iter()
                     .copied()
                     .flatten()
-                    .chain(also)
                     .any(|k| k.eq_ignore_ascii_case(n))
         };
         let object_classes = self
@@ -804,25 +817,18 @@ impl<'a> Reader<'a> {
             .filter(|a| !is_known(&a.name))
             .cloned()
             .collect();
-        // A `cn` beyond the RDN value (cn is multi-valued) is kept too.
-        if also.iter().any(|a| a.eq_ignore_ascii_case(attr::CN)) {
-            let rdn = self
-                .e
-                .dn
-                .rdn()
-                .and_then(|r| r.get(attr::CN))
-                .unwrap_or_default();
+        if let Some(name) = cn_name {
             let extra: Vec<Vec<u8>> = self
                 .e
                 .values(attr::CN)
                 .iter()
-                .filter(|v| !v.eq_ignore_ascii_case(rdn.as_bytes()))
+                .filter(|v| !v.eq_ignore_ascii_case(name.as_bytes()))
                 .cloned()
                 .collect();
             if !extra.is_empty() {
-                let name = self.e.get(attr::CN).map_or(attr::CN, |a| a.name.as_str());
+                // Written back merged with the name's `cn`, so the spelling is the model's.
                 attributes.push(Attribute {
-                    name: name.to_string(),
+                    name: attr::CN.to_string(),
                     values: extra,
                 });
             }
@@ -961,6 +967,18 @@ mod tests {
             .with("objectClass", "dicomUniqueAETitle")
             .with("dicomAETitle", "A\\B");
         assert!(UniqueAeTitle::from_entry(&bad_aet).is_err());
+        // Fuzz finding: an RDN that disagrees with the naming attribute would move
+        // the entry (and its children) on write, so it is refused.
+        let moved = LdapEntry::new(dn.child("dicomAETitle", ")T1"))
+            .with("objectClass", "dicomNetworkAE")
+            .with("dicomAETitle", "CT1")
+            .with("dicomAssociationInitiator", "TRUE")
+            .with("dicomAssociationAcceptor", "TRUE");
+        assert!(NetworkAe::from_entry(&moved, &dn).is_err());
+        let multi = LdapEntry::new(Dn::parse("cn=a+sn=b").unwrap())
+            .with("objectClass", "dicomNetworkConnection")
+            .with("dicomHostname", "h");
+        assert!(NetworkConnection::from_entry(&multi).is_err());
     }
 
     #[test]
