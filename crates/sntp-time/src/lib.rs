@@ -1,3 +1,43 @@
 //! SNTP time synchronization for DICOM devices (PS3.15 Annex G, PS3.17 R.6): sampling, filtering, step/slew policy and local time.
 //!
-//! Part of annexr: DICOM PS3.17 Annex R network self-configuration.
+//! Part of annexr: DICOM PS3.17 Annex R network self-configuration (R.1.2.2
+//! step 2, R.2, R.6).
+//!
+//! - [`SntpClient::measure`]: every server (DHCP option 42), several samples
+//!   each, least-delay sample per server, median of three or more; each reply
+//!   judged by [`judge`] (sntpc's checks on the raw datagram: origin timestamp,
+//!   mode, version, stratum, leap, transmit time, Kiss-o'-Death).
+//! - [`Measurement`]: offset, delay, per-server [`ServerReport`] and the R.6
+//!   [`AccuracyClass`].
+//! - [`Discipline`]: the sans-I/O step/slew policy; [`Clock`] with
+//!   [`SystemClock`] (Linux adjtimex) and [`SimClock`] (simulated, with drift).
+//! - [`spawn_sync`]: the ongoing poll loop with events and stop.
+//! - [`LocalTime`]: DHCP options 2/100/101 with jiff.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod blocking;
+mod client;
+mod clock;
+mod discipline;
+mod error;
+mod localtime;
+mod packet;
+mod poll;
+mod select;
+mod sysclock;
+
+pub use client::{
+    Event, SamplingConfig, SntpClient, SyncConfig, SyncHandle, sample_server, spawn_sync,
+};
+pub use clock::{Clock, SimClock};
+pub use discipline::{Decision, Discipline, DisciplineConfig};
+pub use error::Error;
+pub use localtime::{LocalTime, ZoneSource};
+pub use packet::{
+    Kod, KodAction, NTP_PACKET_LEN, Rejection, Request, Sample, TokioNtpSocket, judge,
+};
+pub use poll::{PollConfig, PollSchedule};
+pub use select::{
+    AccuracyClass, Discard, HIGH_ACCURACY, Measurement, ORDINARY, ServerReport, select,
+};
+pub use sysclock::SystemClock;
