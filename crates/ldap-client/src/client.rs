@@ -20,6 +20,8 @@ use crate::error::{Error, Result, is_refusal_code};
 /// Loading a device either finds it or finds that it is not configured: the
 /// "unconfigured device" of R.1.2.2 step 4, which leads to installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Returned once per load, never stored in bulk: boxing would only cost.
+#[allow(clippy::large_enum_variant)]
 pub enum DeviceLookup {
     /// The device with all its connections, AEs and transfer capabilities.
     Found(Device),
@@ -475,19 +477,19 @@ impl LdapClient {
     pub async fn resolve_ae_cached(&self, ae_title: &str) -> Result<Counted<Option<ResolvedAe>>> {
         let now = Instant::now();
         let cfg = &self.inner.config;
-        if let Ok(map) = self.cache.lock() {
-            if let Some((at, v)) = map.get(ae_title) {
-                let ttl = if v.is_some() {
-                    cfg.cache_ttl
-                } else {
-                    cfg.negative_cache_ttl
-                };
-                if now.duration_since(*at) < ttl {
-                    return Ok(Counted {
-                        value: v.clone(),
-                        stats: Stats::default(),
-                    });
-                }
+        if let Ok(map) = self.cache.lock()
+            && let Some((at, v)) = map.get(ae_title)
+        {
+            let ttl = if v.is_some() {
+                cfg.cache_ttl
+            } else {
+                cfg.negative_cache_ttl
+            };
+            if now.duration_since(*at) < ttl {
+                return Ok(Counted {
+                    value: v.clone(),
+                    stats: Stats::default(),
+                });
             }
         }
         let r = self.resolve_ae(ae_title).await?;

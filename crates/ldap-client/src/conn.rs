@@ -237,10 +237,8 @@ impl Inner {
             Some(a) => (a.index, !a.ldap.is_closed()),
             None => (0, false),
         };
-        if usable {
-            if let Some(a) = guard.as_ref() {
-                return Ok(a.clone());
-            }
+        if usable && let Some(a) = guard.as_ref() {
+            return Ok(a.clone());
         }
         let a = self.connect_from(start, stats).await?;
         *guard = Some(a.clone());
@@ -418,25 +416,26 @@ impl Inner {
                 Self::write_on(&mut ldap, w).await
             })
             .await?;
-        if res.rc == 10 && self.config.follow_referrals {
-            if let Some(url) = res.refs.iter().find_map(|r| referral_server(r)) {
-                tracing::info!(server = %server, "write referred to {url}");
-                let a = self.open(&url, stats).await.map(|ldap| Active {
-                    ldap,
-                    server: url.clone(),
-                    index: usize::MAX,
-                    generation: 0,
-                });
-                match a {
-                    Ok(a) => {
-                        *self.referral.lock().await = Some(a);
-                        if let Some(r) = self.referral_write(stats, w).await? {
-                            return Ok(r);
-                        }
+        if res.rc == 10
+            && self.config.follow_referrals
+            && let Some(url) = res.refs.iter().find_map(|r| referral_server(r))
+        {
+            tracing::info!(server = %server, "write referred to {url}");
+            let a = self.open(&url, stats).await.map(|ldap| Active {
+                ldap,
+                server: url.clone(),
+                index: usize::MAX,
+                generation: 0,
+            });
+            match a {
+                Ok(a) => {
+                    *self.referral.lock().await = Some(a);
+                    if let Some(r) = self.referral_write(stats, w).await? {
+                        return Ok(r);
                     }
-                    Err(e) => {
-                        tracing::warn!("cannot follow referral to {url}: {e}");
-                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot follow referral to {url}: {e}");
                 }
             }
         }

@@ -87,6 +87,8 @@ pub enum InstallStep {
 
 /// How an install ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Returned once per install: boxing would only cost.
+#[allow(clippy::large_enum_variant)]
 pub enum InstallOutcome {
     /// The device is installed with these AE titles.
     Installed {
@@ -179,10 +181,10 @@ impl InstallJournal {
         f.write_all(self.render().as_bytes()).map_err(err)?;
         f.sync_all().map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         Ok(())
     }
