@@ -219,26 +219,46 @@ fn start_site(clock_offset_secs: i64) -> Result<annexr_lab::SampleSite, String> 
 fn demo() -> Result<(), String> {
     ensure_packages()?;
     // Build first, so that the servers do not idle while cargo compiles.
-    let has_startup_example = workspace_root().join("examples/startup.rs").is_file();
-    if has_startup_example {
-        run(cargo().args(["build", "--quiet", "--example", "startup"]))?;
-    }
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--example",
+        "startup",
+        "--example",
+        "install",
+    ]))?;
     let site = start_site(3)?;
     println!("{}", site.describe());
-    if has_startup_example {
-        let mut example = cargo();
-        example
-            .args(["run", "--quiet", "--example", "startup", "--"])
-            .args(["--dns", &site.dns_addr().to_string()])
-            .args(["--domain", annexr_lab::SITE_DOMAIN])
-            .args(["--ntp", &site.ntp.addr().to_string()])
-            .args(["--device", "CT-SCANNER-1"])
-            .args(["--bind-dn", &site.slapd.device_dn()])
-            .args(["--password", site.slapd.device_password()]);
-        run(&mut example)?;
-    } else {
-        show_site_with_stock_tools(&site)?;
-    }
+    show_site_with_stock_tools(&site)?;
+
+    println!("\n=== R.4 normal startup of the configured modality CT-SCANNER-1 ===");
+    run(cargo()
+        .args(["run", "--quiet", "--example", "startup", "--"])
+        .args(["--dns", &site.dns_addr().to_string()])
+        .args(["--domain", annexr_lab::SITE_DOMAIN])
+        .args(["--ntp", &site.ntp.addr().to_string()])
+        .args(["--device", "CT-SCANNER-1"])
+        .args(["--bind-dn", &site.slapd.device_dn()])
+        .args(["--password", site.slapd.device_password()]))?;
+
+    println!(
+        "\n=== R.1.2.2 install of a new device MR-NEW-1 (preferred AE title CT1 is taken) ==="
+    );
+    run(cargo()
+        .args(["run", "--quiet", "--example", "install", "--"])
+        .args(["--ldap", &site.slapd.url()])
+        .args(["--bind-dn", &site.slapd.device_dn()])
+        .args(["--password", site.slapd.device_password()])
+        .args(["--name", "MR-NEW-1", "--ae", "CT1", "--port", "11113"]))?;
+    println!("\n$ ldapsearch (the unique AE titles registry after the install)");
+    let registry = site
+        .slapd
+        .ldapsearch(
+            &site.slapd.registry_dn(),
+            "(objectClass=dicomUniqueAETitle)",
+        )
+        .map_err(|e| e.to_string())?;
+    println!("{registry}");
     Ok(())
 }
 

@@ -29,8 +29,9 @@ pub struct StoredState {
     /// The device's own name (`dicomDeviceName`), remembered after install.
     #[serde(default)]
     pub device_name: Option<String>,
-    /// The configuration last applied (loaded from LDAP or installed).
-    #[serde(default)]
+    /// The configuration last applied (loaded from LDAP or installed), in
+    /// the model's versioned device form (`annexr_model::store`).
+    #[serde(default, with = "device_form")]
     pub last_configuration: Option<Device>,
     /// The last DHCP lease (or static address) the device used.
     #[serde(default)]
@@ -45,6 +46,34 @@ pub struct StoredState {
 
 fn current_version() -> u32 {
     STORE_FORMAT_VERSION
+}
+
+/// The device is kept in the model's own versioned JSON form, so that its
+/// evolution follows the model's migrations rather than this file's.
+mod device_form {
+    use annexr_model::Device;
+    use serde::de::Error as _;
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(device: &Option<Device>, s: S) -> Result<S::Ok, S::Error> {
+        match device {
+            None => s.serialize_none(),
+            Some(device) => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&annexr_model::store::to_json(device))
+                        .map_err(S::Error::custom)?;
+                s.serialize_some(&value)
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Device>, D::Error> {
+        let value: Option<serde_json::Value> = Option::deserialize(d)?;
+        value
+            .map(|v| annexr_model::store::from_json(&v.to_string()).map_err(D::Error::custom))
+            .transpose()
+    }
 }
 
 /// The address the device had, to notice a change at the next boot
@@ -301,6 +330,25 @@ mod tests {
         store.save(&state).unwrap();
         let text = std::fs::read_to_string(store.path()).unwrap();
         assert!(text.contains("vendor_note"), "{text}");
+    }
+
+    #[test]
+    fn the_device_is_kept_in_the_model_store_form() {
+        let (_dir, store) = store();
+        let device = annexr_model::Device::new("CT-9").installed(true);
+        let state = StoredState {
+            last_configuration: Some(device.clone()),
+            ..StoredState::default()
+        };
+        store.save(&state).unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json["last_configuration"]["format"],
+            annexr_model::store::STORE_FORMAT
+        );
+        let (read, _) = store.load().unwrap();
+        assert_eq!(read.last_configuration, Some(device));
     }
 
     #[test]
