@@ -54,10 +54,81 @@ pub struct EchoResponse {
     pub affected_sop_class: Option<String>,
 }
 
+/// The command elements a C-ECHO-RSP is read for, with their largest length.
+const KEPT: [(u16, usize); 5] = [
+    (0x0002, 64), // Affected SOP Class UID (UI)
+    (0x0100, 2),  // Command Field (US)
+    (0x0120, 2),  // Message ID Being Responded To (US)
+    (0x0800, 2),  // Command Data Set Type (US)
+    (0x0900, 2),  // Status (US)
+];
+
+/// Walk the elements of an Implicit VR Little Endian command set, check
+/// that every length fits in the bytes received, and rebuild a clean command
+/// set of the elements the probe reads (first occurrence of each, with a
+/// correct group length).
+///
+/// Why: `dicom-object` 0.10 can allocate gigabytes on some malformed command
+/// sets (found by the `probe_pdu` fuzz target: a huge announced length, and
+/// repeated or unknown group 0000 elements), so it only ever sees this
+/// rebuilt, well-formed set. Command sets hold only defined-length group
+/// 0000 elements, so the walk is exact.
+pub fn sanitize_command(bytes: &[u8]) -> Result<Vec<u8>, CommandError> {
+    let mut rest = bytes;
+    let mut kept: Vec<(u16, &[u8])> = Vec::new();
+    while !rest.is_empty() {
+        let Some((head, tail)) = rest.split_first_chunk::<8>() else {
+            return Err(CommandError(format!(
+                "command set ends inside an element header ({} bytes left)",
+                rest.len()
+            )));
+        };
+        let group = u16::from_le_bytes([head[0], head[1]]);
+        let element = u16::from_le_bytes([head[2], head[3]]);
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        if group != 0x0000 {
+            return Err(CommandError(format!(
+                "element ({group:04X},{element:04X}) is not a command element"
+            )));
+        }
+        let Some(value) = tail.get(..len) else {
+            return Err(CommandError(format!(
+                "element (0000,{element:04X}) announces {len} bytes, {} remain",
+                tail.len()
+            )));
+        };
+        if let Some((_, max)) = KEPT.iter().find(|(e, _)| *e == element) {
+            if len > *max || (*max == 2 && len != 2) {
+                return Err(CommandError(format!(
+                    "element (0000,{element:04X}) has length {len}"
+                )));
+            }
+            if !kept.iter().any(|(e, _)| *e == element) {
+                kept.push((element, value));
+            }
+        }
+        rest = &tail[len..];
+    }
+    kept.sort_by_key(|(e, _)| *e);
+    let body_len: usize = kept.iter().map(|(_, v)| 8 + v.len()).sum();
+    let mut out = Vec::with_capacity(12 + body_len);
+    out.extend_from_slice(&[0, 0, 0, 0, 4, 0, 0, 0]);
+    out.extend_from_slice(&u32::try_from(body_len).unwrap_or(u32::MAX).to_le_bytes());
+    for (element, value) in kept {
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&element.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(value.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(value);
+    }
+    Ok(out)
+}
+
 /// Decode a C-ECHO-RSP command set (Implicit VR Little Endian).
 pub fn read_echo_rsp(bytes: &[u8]) -> Result<EchoResponse, CommandError> {
-    let obj = InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
-        .map_err(|e| CommandError(format!("cannot decode the response command set: {e}")))?;
+    let clean = sanitize_command(bytes)?;
+    let obj =
+        InMemDicomObject::read_dataset_with_ts(&clean[..], &IMPLICIT_VR_LITTLE_ENDIAN.erased())
+            .map_err(|e| CommandError(format!("cannot decode the response command set: {e}")))?;
     let u16_of = |tag| obj.get(tag).and_then(|e| e.to_int::<u16>().ok());
     let command_field =
         u16_of(tags::COMMAND_FIELD).ok_or_else(|| CommandError("no Command Field".into()))?;
@@ -126,5 +197,14 @@ mod tests {
         assert_eq!(rsp.responded_to, Some(7));
         assert_eq!(rsp.affected_sop_class.as_deref(), Some(crate::VERIFICATION));
         assert!(read_echo_rsp(&[1, 2, 3]).is_err());
+        // A length far beyond the bytes received is refused before decoding.
+        let mut huge = bytes.clone();
+        huge[4..8].copy_from_slice(&0xFFFF_FFFE_u32.to_le_bytes());
+        assert!(read_echo_rsp(&huge).is_err());
+        assert!(sanitize_command(&[8, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        // The command set the probe_pdu fuzz target found (repeated group
+        // lengths and unknown elements) is read without a huge allocation.
+        let found = include_bytes!("../tests/data/fuzz-oom-command.bin");
+        let _ = read_echo_rsp(&found[1..]);
     }
 }
