@@ -22,6 +22,7 @@ mod client_tests;
 pub mod driver;
 mod error;
 pub mod guard;
+mod iface;
 pub mod lease;
 pub mod options;
 pub mod os;
@@ -29,4 +30,5 @@ pub mod sources;
 
 pub use client::{Action, Client, ClientConfig, Destination, Event, Random, StateName};
 pub use error::{CodecError, Error};
+pub use iface::interface_mac;
 pub use lease::{Lease, LeaseSource, Mac};

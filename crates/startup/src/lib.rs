@@ -17,11 +17,12 @@ mod recorder;
 pub mod report;
 mod sequence;
 pub mod store;
-mod time;
+pub mod time;
 
 pub use config::{ConfigError, NetworkMode, StartupConfig};
 pub use configure::client as ldap_client;
 pub use network::{NetworkParams, request_lease};
 pub use report::{Event, Observer, Outcome, Source, StartupReport, Step, StepReport, Warning};
-pub use sequence::{Startup, StartupBuilder, StartupOutcome, ldap_servers};
+pub use sequence::{ShutdownReport, Startup, StartupBuilder, StartupOutcome, ldap_servers};
 pub use store::{FileStore, LoadSource, Store, StoreError, StoredLease, StoredState};
+pub use time::{TimeMeasurement, measure_time};

@@ -39,7 +39,7 @@ pub(crate) async fn obtain(
     config: &StartupConfig,
     remembered: Option<Ipv4Addr>,
     recorder: &Recorder,
-) -> NetworkParams {
+) -> (NetworkParams, Option<LeaseKeeper>) {
     let running = recorder.begin(Step::Dhcp);
     match config.network.mode {
         NetworkMode::Static => {
@@ -53,17 +53,17 @@ pub(crate) async fn obtain(
                 Source::Static,
             );
             recorder.finish(running, finished);
-            params
+            (params, None)
         }
         NetworkMode::Dhcp => match dhcp(config, remembered).await {
-            Ok((params, trips)) => {
+            Ok((params, trips, keeper)) => {
                 let finished = describe(
                     Finished::new(Outcome::Done, "lease obtained").round_trips(trips),
                     &params,
                     Source::Dhcp,
                 );
                 recorder.finish(running, finished);
-                params
+                (params, Some(keeper))
             }
             Err(why) => {
                 let params = from_static(config);
@@ -81,7 +81,7 @@ pub(crate) async fn obtain(
                     format!("no DHCP lease: {why}"),
                     "check the DHCP server and that the interface is connected; the static settings are in use",
                 );
-                params
+                (params, None)
             }
         },
     }
@@ -152,21 +152,67 @@ pub(crate) fn address_change(
 async fn dhcp(
     config: &StartupConfig,
     remembered: Option<Ipv4Addr>,
-) -> Result<(NetworkParams, u32), String> {
+) -> Result<(NetworkParams, u32, LeaseKeeper), String> {
     let interface = config
         .network
         .interface
         .clone()
         .ok_or("[network] interface is not set")?;
-    let (lease, mac) =
-        request_lease(&interface, config.device.name.as_deref(), remembered, None).await?;
+    let (lease, mac, driver) =
+        lease_driver(&interface, config.device.name.as_deref(), remembered, None).await?;
     // INIT-REBOOT is one REQUEST/ACK; DISCOVER adds OFFER first.
     let trips = if remembered == Some(lease.address) {
         1
     } else {
         2
     };
-    Ok((from_lease(&lease, Some(mac)), trips))
+    Ok((
+        from_lease(&lease, Some(mac)),
+        trips,
+        LeaseKeeper::spawn(driver),
+    ))
+}
+
+type ReportOnlyDriver = annexr_dhcp::driver::Driver<annexr_dhcp::os::ReportOnly>;
+
+/// Keeps the lease (renewal at T1, rebinding at T2) for as long as the
+/// device runs, and releases it at shutdown (R.5.1).
+#[derive(Debug)]
+pub(crate) struct LeaseKeeper {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<ReportOnlyDriver>,
+}
+
+impl LeaseKeeper {
+    fn spawn(mut driver: ReportOnlyDriver) -> LeaseKeeper {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    step = driver.step() => {
+                        if let Err(e) = step {
+                            tracing::warn!("DHCP lease maintenance: {e}");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                    _ = stopped.changed() => break,
+                }
+            }
+            driver
+        });
+        LeaseKeeper { stop, task }
+    }
+
+    /// Stops maintaining the lease and sends DHCPRELEASE.
+    pub(crate) async fn release(self) -> Result<(), String> {
+        let _ = self.stop.send(true);
+        let driver = self.task.await.map_err(|e| e.to_string())?;
+        driver
+            .release()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Asks the DHCP server on `interface`: DISCOVER (or INIT-REBOOT of the
@@ -179,12 +225,18 @@ pub async fn request_lease(
     remembered: Option<Ipv4Addr>,
     inform: Option<Ipv4Addr>,
 ) -> Result<(annexr_dhcp::Lease, String), String> {
-    let mac_text = std::fs::read_to_string(format!("/sys/class/net/{interface}/address"))
-        .map_err(|e| format!("interface {interface}: {e}"))?;
-    let mac: annexr_dhcp::Mac = mac_text
-        .trim()
-        .parse()
-        .map_err(|e| format!("interface {interface} MAC {:?}: {e}", mac_text.trim()))?;
+    lease_driver(interface, desired_name, remembered, inform)
+        .await
+        .map(|(lease, mac, _)| (lease, mac))
+}
+
+async fn lease_driver(
+    interface: &str,
+    desired_name: Option<&str>,
+    remembered: Option<Ipv4Addr>,
+    inform: Option<Ipv4Addr>,
+) -> Result<(annexr_dhcp::Lease, String, ReportOnlyDriver), String> {
+    let mac = annexr_dhcp::interface_mac(interface).map_err(|e| e.to_string())?;
     let mut client_config = annexr_dhcp::ClientConfig::new(mac);
     if let Some(name) = desired_name {
         // The desired machine name (R.1.2.2 step 1); a name that is not a
@@ -207,7 +259,7 @@ pub async fn request_lease(
         driver.bound(DHCP_TIMEOUT).await
     }
     .map_err(|e| e.to_string())?;
-    Ok((lease, mac_text.trim().to_string()))
+    Ok((lease, mac.to_string(), driver))
 }
 
 /// How long DHCP may take before the static settings are used.

@@ -42,15 +42,15 @@ pub(crate) async fn peers(
             Ok(found) => {
                 trips += found.stats.round_trips;
                 for ae in found.value {
-                    if let Some((host, port, tls)) = ae.address() {
-                        if !tls {
-                            targets.push(Target::new(
-                                host,
-                                port,
-                                ae.ae_title.clone(),
-                                calling.clone(),
-                            ));
-                        }
+                    if let Some((host, port, tls)) = ae.address()
+                        && !tls
+                    {
+                        targets.push(Target::new(
+                            host,
+                            port,
+                            ae.ae_title.clone(),
+                            calling.clone(),
+                        ));
                     }
                 }
             }

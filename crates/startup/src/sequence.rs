@@ -18,8 +18,10 @@ use crate::report::{Observer, Outcome, Source, StartupReport, Step};
 use crate::store::{LoadSource, Store, StoredState};
 use crate::time;
 
-/// The result of [`Startup::run`].
-#[derive(Debug, Clone)]
+/// The result of [`Startup::run`]. Keep it while the device runs: it holds
+/// the DHCP lease and the ongoing time synchronization; call
+/// [`StartupOutcome::shutdown`] when the device shuts down (R.5).
+#[derive(Debug)]
 pub struct StartupOutcome {
     /// What happened, step by step.
     pub report: StartupReport,
@@ -29,6 +31,63 @@ pub struct StartupOutcome {
     pub network: NetworkParams,
     /// The LDAP server URLs, in the order they were tried.
     pub ldap_urls: Vec<String>,
+    lease: Option<network::LeaseKeeper>,
+    time_sync: Option<annexr_sntp::SyncHandle>,
+    config: StartupConfig,
+}
+
+/// What [`StartupOutcome::shutdown`] did (R.5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ShutdownReport {
+    /// The ongoing time synchronization was stopped.
+    pub time_sync_stopped: bool,
+    /// The device (all its AEs) was marked not installed in LDAP (R.5.2).
+    pub marked_offline: bool,
+    /// The DHCP lease was released (R.5.1).
+    pub lease_released: bool,
+    /// What could not be done, with the reason.
+    pub problems: Vec<String>,
+}
+
+impl StartupOutcome {
+    /// R.5 shutdown: optionally mark the device offline in LDAP
+    /// (`dicomInstalled` FALSE, so peers stop calling it), stop time
+    /// synchronization, release the DHCP lease.
+    pub async fn shutdown(self, set_offline: bool) -> ShutdownReport {
+        let mut report = ShutdownReport::default();
+        if set_offline {
+            match (&self.device, self.ldap_urls.is_empty()) {
+                (Some(device), false) => {
+                    let target = annexr_ldap::Target::Device(device.name.clone());
+                    let result = match crate::configure::client(&self.config, &self.ldap_urls) {
+                        Ok(client) => client
+                            .set_installed(&target, false)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    };
+                    match result {
+                        Ok(_) => report.marked_offline = true,
+                        Err(e) => report.problems.push(format!("set offline: {e}")),
+                    }
+                }
+                _ => report
+                    .problems
+                    .push("set offline: no configured device or LDAP server".into()),
+            }
+        }
+        if let Some(sync) = self.time_sync {
+            sync.stop().await;
+            report.time_sync_stopped = true;
+        }
+        if let Some(lease) = self.lease {
+            match lease.release().await {
+                Ok(()) => report.lease_released = true,
+                Err(e) => report.problems.push(format!("DHCP release: {e}")),
+            }
+        }
+        report
+    }
 }
 
 /// Builds a [`Startup`].
@@ -133,12 +192,12 @@ impl Startup {
 
         // R.4 step 1: IP parameters and server lists.
         let remembered = stored.last_lease.as_ref().map(|l| l.address);
-        let network = network::obtain(&self.config, remembered, &recorder).await;
+        let (network, lease) = network::obtain(&self.config, remembered, &recorder).await;
         if let Some(lease) = &network.lease {
-            if let Some(previous) = &stored.last_lease {
-                if let Some((message, action)) = network::address_change(previous, lease) {
-                    recorder.warn(Step::Dhcp, message, action);
-                }
+            if let Some(previous) = &stored.last_lease
+                && let Some((message, action)) = network::address_change(previous, lease)
+            {
+                recorder.warn(Step::Dhcp, message, action);
             }
             stored.last_lease = Some(lease.clone());
         }
@@ -149,7 +208,7 @@ impl Startup {
             let settings = self.config.time.clone();
             let recorder = recorder.clone();
             Some(tokio::spawn(async move {
-                time::synchronize(&settings, &servers, &recorder).await;
+                time::synchronize(&settings, &servers, &recorder).await
             }))
         } else {
             let running = recorder.begin(Step::Time);
@@ -195,24 +254,23 @@ impl Startup {
             recorder.set_device_name(&device.name);
         }
 
-        if self.config.probe.enabled {
-            if let Some(device) = &device {
-                crate::probe::peers(&self.config, device, &ldap_urls, &recorder).await;
-            }
+        if self.config.probe.enabled
+            && let Some(device) = &device
+        {
+            crate::probe::peers(&self.config, device, &ldap_urls, &recorder).await;
         }
 
+        let mut time_sync = None;
         if let Some(task) = time_task {
             // The time step has its own timeouts; this only bounds a stuck task.
             let limit = millis(self.config.time.timeout_ms) * (self.config.time.samples + 2) * 4;
-            if tokio::time::timeout(limit.max(Duration::from_secs(5)), task)
-                .await
-                .is_err()
-            {
-                recorder.warn(
+            match tokio::time::timeout(limit.max(Duration::from_secs(5)), task).await {
+                Ok(Ok(handle)) => time_sync = handle,
+                _ => recorder.warn(
                     Step::Time,
                     "time synchronization did not finish in time",
                     "check that the NTP servers answer on UDP port 123",
-                );
+                ),
             }
         }
         self.save_store(&stored, &recorder);
@@ -221,6 +279,9 @@ impl Startup {
             device,
             network,
             ldap_urls,
+            lease,
+            time_sync,
+            config: self.config.clone(),
         }
     }
 
@@ -248,14 +309,14 @@ impl Startup {
     }
 
     fn save_store(&self, state: &StoredState, recorder: &Recorder) {
-        if let Some(store) = &self.store {
-            if let Err(e) = store.save(state) {
-                recorder.warn(
-                    Step::Configure,
-                    format!("the store could not be written: {e}"),
-                    "check free space and permissions of the store directory",
-                );
-            }
+        if let Some(store) = &self.store
+            && let Err(e) = store.save(state)
+        {
+            recorder.warn(
+                Step::Configure,
+                format!("the store could not be written: {e}"),
+                "check free space and permissions of the store directory",
+            );
         }
     }
 

@@ -122,7 +122,6 @@ async fn a_new_device_installs_itself_and_is_found_at_the_next_boot() {
     assert_eq!(state.registered_titles, vec!["MRNEW1".to_string()]);
 
     // Second boot: the device remembers its name and LDAP has it.
-    let mut config = config;
     config.device.name = None;
     let second = Startup::builder()
         .config(config)
@@ -238,4 +237,101 @@ async fn no_srv_record_falls_back_to_the_configured_ldap_url() {
     let dns = outcome.report.step(Step::Dns).unwrap();
     assert_eq!(dns.outcome, Outcome::Fallback, "{}", outcome.report);
     assert_eq!(outcome.report.configuration_source, Some(Source::Ldap));
+}
+
+#[tokio::test]
+async fn time_step_measures_the_served_offset_without_touching_the_clock() {
+    let Some(site) = or_skip(SampleSite::start(3)) else {
+        return;
+    };
+    let mut config = site_config(&site, "CT-SCANNER-1");
+    config.time.set_clock = false;
+    let before = std::time::SystemTime::now();
+    let outcome = Startup::builder().config(config).build().run().await;
+    println!("{}", outcome.report);
+    let time = outcome.report.step(Step::Time).unwrap();
+    assert_eq!(time.outcome, Outcome::Done, "{}", outcome.report);
+    let offset_us: i64 = time
+        .values
+        .iter()
+        .find(|v| v.name == "offset-us")
+        .unwrap()
+        .value
+        .parse()
+        .unwrap();
+    assert!(
+        (offset_us - 3_000_000).abs() < 50_000,
+        "offset {offset_us} µs"
+    );
+    // Off by 3 s with set_clock off: a warning, and no step.
+    assert!(outcome.report.clock_step.is_none());
+    assert!(outcome.report.warnings.iter().any(|w| w.step == Step::Time));
+    assert!(
+        std::time::SystemTime::now().duration_since(before).unwrap()
+            < std::time::Duration::from_secs(10)
+    );
+    // The time step ran alongside DNS and LDAP rather than before them.
+    let dns = outcome.report.step(Step::Dns).unwrap();
+    assert!(dns.started_at_us < time.started_at_us + time.duration_us);
+    let shutdown = outcome.shutdown(false).await;
+    assert!(shutdown.problems.is_empty(), "{shutdown:?}");
+}
+
+#[test]
+fn dhcp_startup_in_a_namespace_takes_the_server_lists_from_the_lease() {
+    let Some(lab) = or_skip(annexr_lab::DhcpLab::start(annexr_lab::DhcpServer::Kea)) else {
+        return;
+    };
+    let expected = lab.expected().clone();
+    let interface = lab.client_ifname().to_string();
+    let (report, released) = lab
+        .in_client_ns(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut config = StartupConfig::default();
+                config.device.name = Some("US-1".into());
+                config.network.mode = NetworkMode::Dhcp;
+                config.network.interface = Some(interface);
+                config.time.timeout_ms = 300;
+                config.time.samples = 1;
+                config.dns.timeout_ms = 300;
+                config.ldap.timeout_ms = 300;
+                let outcome = Startup::builder().config(config).build().run().await;
+                let report = outcome.report.clone();
+                let shutdown = outcome.shutdown(false).await;
+                (report, shutdown.lease_released)
+            })
+        })
+        .unwrap();
+    println!("{report}");
+    let dhcp = report.step(Step::Dhcp).unwrap();
+    assert_eq!(dhcp.outcome, Outcome::Done, "{report}");
+    let value = |name: &str| -> Vec<String> {
+        dhcp.values
+            .iter()
+            .filter(|v| v.name == name)
+            .map(|v| v.value.clone())
+            .collect()
+    };
+    assert_eq!(
+        value("ntp-server"),
+        vec![expected.ntp_servers[0].to_string()]
+    );
+    assert_eq!(
+        value("dns-server"),
+        vec![expected.dns_servers[0].to_string()]
+    );
+    assert_eq!(value("domain"), vec![expected.domain_name.clone()]);
+    assert!(value("ip-address")[0].starts_with("10.231.0."));
+    // No DNS server answers on the private link: DNS fails, then LDAP has no server.
+    assert_eq!(report.step(Step::Dns).unwrap().outcome, Outcome::Failed);
+    assert!(released, "DHCPRELEASE at shutdown");
+    let log = lab.server_log();
+    assert!(
+        log.contains("DHCPRELEASE") || log.contains("DHCP4_RELEASE"),
+        "{log}"
+    );
 }

@@ -1,0 +1,712 @@
+//! The commands. Each prints text or one JSON document and returns an exit
+//! code from [`crate::exit`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use annexr::{Event, Outcome, Source, Startup, StartupConfig};
+use annexr_ldap::{DeviceLookup, DeviceTypeQuery, LdapClient, Registration, ResolvedAe};
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::{Cli, Command, exit};
+
+/// `annexr startup`.
+#[derive(Debug, Args)]
+pub(crate) struct StartupArgs {
+    /// The device's local description (JSON, the model's store format),
+    /// installed when LDAP does not know the device.
+    #[arg(long)]
+    pub local: Option<PathBuf>,
+    /// Do not install a device LDAP does not know.
+    #[arg(long)]
+    pub no_install: bool,
+    /// Probe the AEs of these device types after configuration.
+    #[arg(long = "probe-type", value_delimiter = ',')]
+    pub probe_types: Vec<String>,
+}
+
+/// `annexr install`.
+#[derive(Debug, Args)]
+pub(crate) struct InstallArgs {
+    /// The device's local description (JSON, the model's store format).
+    #[arg(long)]
+    pub local: PathBuf,
+    /// Where to write the LDIF when the server refuses writes (R.1.2.3).
+    #[arg(long)]
+    pub ldif_out: Option<PathBuf>,
+}
+
+/// `annexr shutdown`.
+#[derive(Debug, Args)]
+pub(crate) struct ShutdownArgs {
+    /// Also mark the device not installed (offline) in LDAP.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// `annexr find`.
+#[derive(Debug, Args)]
+pub(crate) struct FindArgs {
+    /// Primary device type, e.g. ARCHIVE, PRINT, CT (case-sensitive, as stored).
+    #[arg(long = "type")]
+    pub device_type: String,
+    /// Only AEs in this application cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Include devices and AEs not marked installed.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `annexr resolve`.
+#[derive(Debug, Args)]
+pub(crate) struct ResolveArgs {
+    /// The AE title.
+    pub ae_title: String,
+}
+
+/// `annexr probe`.
+#[derive(Debug, Args)]
+pub(crate) struct ProbeArgs {
+    /// AE titles to probe (resolved through LDAP).
+    pub ae_titles: Vec<String>,
+    /// Probe every AE of this device type.
+    #[arg(long = "type")]
+    pub device_type: Option<String>,
+    /// Probe `host:port` directly (with --called).
+    #[arg(long)]
+    pub address: Option<String>,
+    /// Called AE title for --address.
+    #[arg(long)]
+    pub called: Option<String>,
+    /// Our AE title (calling AE).
+    #[arg(long, default_value = "ANNEXR")]
+    pub calling: String,
+}
+
+/// `annexr register-title` / `check-titles`.
+#[derive(Debug, Args)]
+pub(crate) struct TitlesArgs {
+    /// AE titles.
+    #[arg(required = true)]
+    pub titles: Vec<String>,
+}
+
+/// `annexr export-ldif`.
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Device name (default: --device).
+    pub device: Option<String>,
+}
+
+/// `annexr import-ldif`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// LDIF file of content records.
+    pub file: PathBuf,
+}
+
+/// `annexr online` / `offline`.
+#[derive(Debug, Args)]
+pub(crate) struct InstalledArgs {
+    /// Only this AE of the device.
+    #[arg(long)]
+    pub ae: Option<String>,
+    /// Only this network connection (its cn) of the device.
+    #[arg(long)]
+    pub connection: Option<String>,
+}
+
+/// `annexr time`.
+#[derive(Debug, Args)]
+pub(crate) struct TimeArgs {
+    /// Samples per server.
+    #[arg(long, default_value_t = 4)]
+    pub samples: u32,
+}
+
+/// `annexr dhcp`.
+#[derive(Debug, Args)]
+pub(crate) struct DhcpArgs {
+    /// The interface.
+    #[arg(long)]
+    pub interface: String,
+    /// Ask for the options only (DHCPINFORM), keeping the address this host has.
+    #[arg(long)]
+    pub inform: Option<std::net::Ipv4Addr>,
+}
+
+/// Prints `value` as JSON, or `text`.
+fn emit(json_out: bool, value: &Value, text: &str) {
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+    } else {
+        print!("{text}");
+        if !text.ends_with('\n') {
+            println!();
+        }
+    }
+}
+
+fn fail(json_out: bool, code: u8, message: &str) -> u8 {
+    if json_out {
+        println!("{}", json!({ "error": message }));
+    } else {
+        eprintln!("annexr: {message}");
+    }
+    code
+}
+
+pub(crate) async fn run(cli: Cli) -> u8 {
+    let json_out = cli.global.json;
+    let config = match cli.global.settings() {
+        Ok(c) => c,
+        Err(e) => return fail(json_out, exit::USAGE, &e),
+    };
+    let result = match cli.command {
+        Command::Startup(args) => startup(config, args, json_out).await,
+        Command::Install(args) => install(config, args, json_out).await,
+        Command::Shutdown(args) => shutdown(config, args, json_out).await,
+        Command::Find(args) => find(config, args, json_out).await,
+        Command::Resolve(args) => resolve(config, args, json_out).await,
+        Command::Probe(args) => probe(config, args, json_out).await,
+        Command::RegisterTitle(args) => register_titles(config, args, json_out).await,
+        Command::CheckTitles(args) => check_titles(config, args, json_out).await,
+        Command::ExportLdif(args) => export_ldif(config, args, json_out).await,
+        Command::ImportLdif(args) => import_ldif(config, args, json_out).await,
+        Command::Online(args) => set_installed(config, args, true, json_out).await,
+        Command::Offline(args) => set_installed(config, args, false, json_out).await,
+        Command::Time(args) => time(config, args, json_out).await,
+        Command::Dhcp(args) => dhcp(args, json_out).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err((code, message)) => fail(json_out, code, &message),
+    }
+}
+
+type Result<T> = std::result::Result<T, (u8, String)>;
+
+fn failed(e: impl std::fmt::Display) -> (u8, String) {
+    (exit::FAILED, e.to_string())
+}
+
+async fn client(config: &StartupConfig) -> Result<LdapClient> {
+    let urls = annexr::ldap_servers(config).await.map_err(failed)?;
+    annexr::ldap_client(config, &urls).map_err(failed)
+}
+
+fn device_name(config: &StartupConfig, given: Option<String>) -> Result<String> {
+    given.or_else(|| config.device.name.clone()).ok_or((
+        exit::USAGE,
+        "name the device with --device or [device] name".into(),
+    ))
+}
+
+fn read_local(path: &PathBuf) -> Result<annexr_model::Device> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| (exit::USAGE, format!("cannot read {}: {e}", path.display())))?;
+    annexr_model::store::from_json(&text)
+        .map_err(|e| (exit::USAGE, format!("{}: {e}", path.display())))
+}
+
+async fn startup(mut config: StartupConfig, args: StartupArgs, json_out: bool) -> Result<u8> {
+    if args.no_install {
+        config.ldap.install_if_missing = false;
+    }
+    if !args.probe_types.is_empty() {
+        config.probe.enabled = true;
+        config.probe.device_types = args.probe_types;
+    }
+    let mut builder = Startup::builder().config(config);
+    if let Some(path) = &args.local {
+        builder = builder.local_description(read_local(path)?);
+    }
+    if !json_out {
+        // Progress on stderr as each step starts and ends.
+        builder = builder.observer(Arc::new(|event: &Event| {
+            if let Event::StepStarted { step } = event {
+                eprintln!("annexr: {} ...", step.name());
+            }
+        }));
+    }
+    let outcome = builder.build().run().await;
+    let report = &outcome.report;
+    let value = serde_json::to_value(report).unwrap_or(Value::Null);
+    emit(json_out, &value, &report.to_string());
+    Ok(match (report.configured, report.configuration_source) {
+        (true, Some(Source::Ldap))
+            if report.steps.iter().all(|s| s.outcome != Outcome::Fallback) =>
+        {
+            exit::OK
+        }
+        (true, _) => exit::FALLBACK,
+        (false, _) => exit::FAILED,
+    })
+}
+
+async fn install(mut config: StartupConfig, args: InstallArgs, json_out: bool) -> Result<u8> {
+    config.ldap.install_if_missing = true;
+    config.ldap.ldif_fallback_path = args.ldif_out;
+    let local = read_local(&args.local)?;
+    config.device.name = Some(local.name.clone());
+    let outcome = Startup::builder()
+        .config(config)
+        .local_description(local)
+        .build()
+        .run()
+        .await;
+    let report = &outcome.report;
+    emit(
+        json_out,
+        &serde_json::to_value(report).unwrap_or(Value::Null),
+        &report.to_string(),
+    );
+    Ok(match report.configuration_source {
+        Some(Source::Ldap) => exit::OK,
+        Some(_) => exit::FALLBACK,
+        None => exit::FAILED,
+    })
+}
+
+async fn shutdown(config: StartupConfig, args: ShutdownArgs, json_out: bool) -> Result<u8> {
+    let name = device_name(&config, None)?;
+    if !args.offline {
+        emit(
+            json_out,
+            &json!({ "device": name, "offline": false }),
+            &format!(
+                "{name}: nothing to do (no --offline); a DHCP lease is released by the process that holds it"
+            ),
+        );
+        return Ok(exit::OK);
+    }
+    let client = client(&config).await?;
+    let target = annexr_ldap::Target::Device(name.clone());
+    let done = client.set_installed(&target, false).await.map_err(failed)?;
+    emit(
+        json_out,
+        &json!({ "device": name, "offline": true, "round_trips": done.stats.round_trips }),
+        &format!("{name}: marked offline (dicomInstalled FALSE)"),
+    );
+    Ok(exit::OK)
+}
+
+fn resolved_json(ae: &ResolvedAe) -> Value {
+    json!({
+        "ae_title": ae.ae_title,
+        "device": ae.device_name,
+        "device_types": ae.device_types,
+        "installed": ae.installed,
+        "clusters": ae.application_clusters,
+        "acceptor": ae.acceptor,
+        "initiator": ae.initiator,
+        "connections": ae.connections.iter().map(|c| json!({
+            "name": c.name, "hostname": c.hostname, "port": c.port, "tls": c.tls, "installed": c.installed,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn resolved_text(ae: &ResolvedAe) -> String {
+    let address = ae
+        .address()
+        .map(|(h, p, tls)| format!("{h}:{p}{}", if tls { " (TLS)" } else { "" }))
+        .unwrap_or_else(|| "no installed connection with a port".into());
+    format!(
+        "{:<16} device {:<16} {:<24} {}",
+        ae.ae_title,
+        ae.device_name,
+        address,
+        if ae.installed {
+            "installed"
+        } else {
+            "NOT installed"
+        }
+    )
+}
+
+async fn find(config: StartupConfig, args: FindArgs, json_out: bool) -> Result<u8> {
+    let client = client(&config).await?;
+    let mut query = DeviceTypeQuery::new(&args.device_type);
+    query.application_cluster = args.cluster;
+    query.installed_only = !args.all;
+    let found = client
+        .find_aes_by_device_type(&query)
+        .await
+        .map_err(failed)?;
+    let text: String = found
+        .value
+        .iter()
+        .map(|ae| resolved_text(ae) + "\n")
+        .collect();
+    emit(
+        json_out,
+        &json!({
+            "device_type": args.device_type,
+            "aes": found.value.iter().map(resolved_json).collect::<Vec<_>>(),
+            "round_trips": found.stats.round_trips,
+        }),
+        if text.is_empty() {
+            "no AE found\n"
+        } else {
+            &text
+        },
+    );
+    Ok(if found.value.is_empty() {
+        exit::NOT_FOUND
+    } else {
+        exit::OK
+    })
+}
+
+async fn resolve(config: StartupConfig, args: ResolveArgs, json_out: bool) -> Result<u8> {
+    let client = client(&config).await?;
+    let found = client.resolve_ae(&args.ae_title).await.map_err(failed)?;
+    match found.value {
+        Some(ae) => {
+            emit(json_out, &resolved_json(&ae), &resolved_text(&ae));
+            Ok(exit::OK)
+        }
+        None => Err((
+            exit::NOT_FOUND,
+            format!("AE title {} is not configured", args.ae_title),
+        )),
+    }
+}
+
+async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result<u8> {
+    let mut targets = Vec::new();
+    if let Some(address) = &args.address {
+        let (host, port) = address
+            .rsplit_once(':')
+            .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_string(), p)))
+            .ok_or((
+                exit::USAGE,
+                format!("--address {address:?} is not host:port"),
+            ))?;
+        let called = args
+            .called
+            .clone()
+            .ok_or((exit::USAGE, "--address needs --called".into()))?;
+        targets.push(annexr_probe::Target::new(
+            host,
+            port,
+            called,
+            args.calling.clone(),
+        ));
+    }
+    if !args.ae_titles.is_empty() || args.device_type.is_some() {
+        let client = client(&config).await?;
+        let mut resolved = Vec::new();
+        for title in &args.ae_titles {
+            match client.resolve_ae(title).await.map_err(failed)?.value {
+                Some(ae) => resolved.push(ae),
+                None => {
+                    return Err((
+                        exit::NOT_FOUND,
+                        format!("AE title {title} is not configured"),
+                    ));
+                }
+            }
+        }
+        if let Some(t) = &args.device_type {
+            let query = DeviceTypeQuery::new(t);
+            resolved.extend(
+                client
+                    .find_aes_by_device_type(&query)
+                    .await
+                    .map_err(failed)?
+                    .value,
+            );
+        }
+        for ae in resolved {
+            match ae.address() {
+                Some((host, port, _tls)) => targets.push(annexr_probe::Target::new(
+                    host,
+                    port,
+                    ae.ae_title.clone(),
+                    args.calling.clone(),
+                )),
+                None => eprintln!(
+                    "annexr: {} has no installed connection with a port",
+                    ae.ae_title
+                ),
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err((
+            exit::USAGE,
+            "name AE titles, --type or --address to probe".into(),
+        ));
+    }
+    let options = annexr_probe::SweepOptions {
+        concurrency: 16,
+        probe: annexr_probe::ProbeOptions::default().total_timeout(Some(
+            std::time::Duration::from_millis(config.probe.timeout_ms),
+        )),
+    };
+    let sweep = annexr_probe::sweep(&targets, &options).await;
+    let mut text = String::new();
+    for item in &sweep.items {
+        match (&item.report, &item.error) {
+            (Some(report), _) => text.push_str(&report.to_string()),
+            (None, Some(e)) => text.push_str(&format!("{}: {e}\n", item.target.called_ae)),
+            (None, None) => {}
+        }
+    }
+    text.push_str(&format!(
+        "{} of {} peer(s) all good\n",
+        sweep.summary.all_good, sweep.summary.peers
+    ));
+    emit(
+        json_out,
+        &serde_json::to_value(&sweep).unwrap_or(Value::Null),
+        &text,
+    );
+    Ok(if sweep.summary.all_good == sweep.summary.peers {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+async fn register_titles(config: StartupConfig, args: TitlesArgs, json_out: bool) -> Result<u8> {
+    let client = client(&config).await?;
+    let mut results = Vec::new();
+    let mut code = exit::OK;
+    for title in &args.titles {
+        let outcome = client.register_title(title).await.map_err(failed)?.value;
+        let said = match &outcome {
+            Registration::Registered => "registered".to_string(),
+            Registration::Taken => {
+                code = exit::FAILED;
+                "taken".to_string()
+            }
+            Registration::Refused { rc, text } => {
+                code = exit::FAILED;
+                format!("refused (rc {rc}: {text})")
+            }
+        };
+        results.push((title.clone(), said));
+    }
+    let text: String = results
+        .iter()
+        .map(|(t, s)| format!("{t:<16} {s}\n"))
+        .collect();
+    emit(
+        json_out,
+        &json!(
+            results
+                .iter()
+                .map(|(t, s)| json!({"ae_title": t, "result": s}))
+                .collect::<Vec<_>>()
+        ),
+        &text,
+    );
+    Ok(code)
+}
+
+async fn check_titles(config: StartupConfig, args: TitlesArgs, json_out: bool) -> Result<u8> {
+    let client = client(&config).await?;
+    let titles: Vec<&str> = args.titles.iter().map(String::as_str).collect();
+    let checked = client.check_titles(&titles).await.map_err(failed)?;
+    let text: String = checked
+        .value
+        .iter()
+        .map(|(t, free)| format!("{t:<16} {}\n", if *free { "free" } else { "in use" }))
+        .collect();
+    emit(
+        json_out,
+        &json!(
+            checked
+                .value
+                .iter()
+                .map(|(t, free)| json!({"ae_title": t, "free": free}))
+                .collect::<Vec<_>>()
+        ),
+        &text,
+    );
+    Ok(exit::OK)
+}
+
+async fn export_ldif(config: StartupConfig, args: ExportArgs, json_out: bool) -> Result<u8> {
+    let name = device_name(&config, args.device)?;
+    let client = client(&config).await?;
+    let layout = client.locate().await.map_err(failed)?.value;
+    match client.load_device(&name).await.map_err(failed)?.value {
+        DeviceLookup::Found(device) => {
+            let ldif = annexr_model::ldif::export_device(&device, &layout);
+            emit(json_out, &json!({ "device": name, "ldif": ldif }), &ldif);
+            Ok(exit::OK)
+        }
+        DeviceLookup::NotConfigured { .. } => Err((
+            exit::NOT_FOUND,
+            format!("device {name} is not configured in LDAP"),
+        )),
+    }
+}
+
+async fn import_ldif(config: StartupConfig, args: ImportArgs, json_out: bool) -> Result<u8> {
+    let text = std::fs::read_to_string(&args.file).map_err(|e| {
+        (
+            exit::USAGE,
+            format!("cannot read {}: {e}", args.file.display()),
+        )
+    })?;
+    let entries = annexr_model::ldif::parse_entries(&text)
+        .map_err(|e| (exit::USAGE, format!("{}: {e}", args.file.display())))?;
+    // Each device with its subtree is installed the way R.1.2.2 installs:
+    // titles registered first, then the device, connections and AEs.
+    let mut devices = Vec::new();
+    for device_entry in entries.iter().filter(|e| e.has_object_class("dicomDevice")) {
+        let suffix = format!(",{}", device_entry.dn.normalized());
+        let subtree: Vec<annexr_model::LdapEntry> = entries
+            .iter()
+            .filter(|e| e.dn == device_entry.dn || e.dn.normalized().ends_with(&suffix))
+            .cloned()
+            .collect();
+        let device = annexr_model::Device::from_entries(&subtree)
+            .map_err(|e| (exit::USAGE, format!("{}: {e}", device_entry.dn)))?;
+        devices.push(device);
+    }
+    if devices.is_empty() {
+        return Err((
+            exit::USAGE,
+            format!("{} holds no dicomDevice entry", args.file.display()),
+        ));
+    }
+    let client = client(&config).await?;
+    let mut results = Vec::new();
+    let mut code = exit::OK;
+    for device in devices {
+        let name = device.name.clone();
+        let outcome = client
+            .install(&annexr_ldap::InstallPlan::new(device))
+            .await
+            .map_err(failed)?;
+        let said = match outcome.value {
+            annexr_ldap::InstallOutcome::Installed { device, .. } => format!(
+                "installed with AE title(s) {}",
+                device
+                    .network_aes
+                    .iter()
+                    .map(|ae| ae.ae_title.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            annexr_ldap::InstallOutcome::LdifFallback { rc, text, .. } => {
+                code = exit::FAILED;
+                format!("refused by the server (rc {rc}: {text})")
+            }
+        };
+        results.push((name, said));
+    }
+    let text: String = results.iter().map(|(n, s)| format!("{n}: {s}\n")).collect();
+    emit(
+        json_out,
+        &json!(
+            results
+                .iter()
+                .map(|(n, s)| json!({"device": n, "result": s}))
+                .collect::<Vec<_>>()
+        ),
+        &text,
+    );
+    Ok(code)
+}
+
+async fn set_installed(
+    config: StartupConfig,
+    args: InstalledArgs,
+    installed: bool,
+    json_out: bool,
+) -> Result<u8> {
+    let name = device_name(&config, None)?;
+    let target = match (&args.ae, &args.connection) {
+        (Some(ae), _) => annexr_ldap::Target::Ae {
+            device: name.clone(),
+            ae_title: ae
+                .parse()
+                .map_err(|e| (exit::USAGE, format!("--ae {ae:?}: {e}")))?,
+        },
+        (None, Some(c)) => annexr_ldap::Target::Connection {
+            device: name.clone(),
+            name: c.clone(),
+        },
+        (None, None) => annexr_ldap::Target::Device(name.clone()),
+    };
+    let client = client(&config).await?;
+    let done = client
+        .set_installed(&target, installed)
+        .await
+        .map_err(failed)?;
+    let what = if installed { "online" } else { "offline" };
+    emit(
+        json_out,
+        &json!({ "target": format!("{target:?}"), "installed": installed, "round_trips": done.stats.round_trips }),
+        &format!(
+            "{target:?}: {what} (dicomInstalled {})",
+            if installed { "TRUE" } else { "FALSE" }
+        ),
+    );
+    Ok(exit::OK)
+}
+
+async fn time(config: StartupConfig, args: TimeArgs, json_out: bool) -> Result<u8> {
+    let mut servers = config.network.ntp_servers.clone();
+    servers.extend(config.time.servers.iter().cloned());
+    if servers.is_empty() {
+        return Err((
+            exit::USAGE,
+            "name NTP servers with --ntp or [network] ntp_servers".into(),
+        ));
+    }
+    let measured = annexr::measure_time(&servers, args.samples, config.time.timeout_ms)
+        .await
+        .map_err(failed)?;
+    emit(json_out, &measured.json, &measured.text);
+    Ok(if measured.synchronized {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+async fn dhcp(args: DhcpArgs, json_out: bool) -> Result<u8> {
+    let (lease, mac) = annexr::request_lease(&args.interface, None, None, args.inform)
+        .await
+        .map_err(failed)?;
+    let ips = |v: &[std::net::Ipv4Addr]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let value = json!({
+        "interface": args.interface,
+        "mac": mac,
+        "address": lease.address.to_string(),
+        "server": lease.server_id.map(|a| a.to_string()),
+        "subnet_mask": lease.subnet_mask.map(|a| a.to_string()),
+        "routers": ips(&lease.routers),
+        "dns_servers": ips(&lease.dns_servers),
+        "ntp_servers": ips(&lease.ntp_servers),
+        "domain_name": lease.domain_name,
+        "domain_search": lease.domain_search,
+        "host_name": lease.host_name,
+        "time_offset": lease.time_offset,
+        "posix_tz": lease.posix_tz,
+        "tz_name": lease.tz_name,
+        "lease_secs": lease.lease_time.map(|d| d.as_secs()),
+    });
+    let mut text = String::new();
+    if let Some(fields) = value.as_object() {
+        for (k, v) in fields {
+            if !v.is_null() {
+                text.push_str(&format!("{k:<14} {v}\n"));
+            }
+        }
+    }
+    emit(json_out, &value, &text);
+    Ok(exit::OK)
+}
