@@ -33,11 +33,10 @@ private:
     static std::string describe(const char *call, AnnexrStatus status) {
         std::unique_ptr<char, decltype(&annexr_string_free)> message(annexr_last_error_message(),
                                                                       &annexr_string_free);
-        std::string text = std::string(call) + ": " + annexr_status_name(status);
-        if (message) {
-            text += ": ";
-            text += message.get();
-        }
+        // The message names the function already; without one, name it here.
+        std::string text = annexr_status_name(status);
+        text += ": ";
+        text += message ? message.get() : call;
         return text;
     }
     AnnexrStatus status_;

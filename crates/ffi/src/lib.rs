@@ -176,16 +176,20 @@ unsafe fn handle_arg<'a>(
             arg: "startup",
         });
     }
-    // SAFETY: non-NULL and aligned; the caller guarantees it came from
-    // Box::into_raw in a constructor here and was not freed.
-    let handle = unsafe { &*ptr };
-    if handle.magic != HANDLE_MAGIC {
+    // SAFETY: non-NULL and aligned, and the caller guarantees it points to
+    // readable memory; only the first field is read, through the raw
+    // pointer, so a pointer to something else is caught before a reference
+    // to the whole handle exists.
+    let magic = unsafe { std::ptr::addr_of!((*ptr).magic).read() };
+    if magic != HANDLE_MAGIC {
         return Err(FfiError::BadHandle {
             function,
             arg: "startup",
         });
     }
-    Ok(handle)
+    // SAFETY: the magic says it is a live handle from `new_handle`
+    // (Box::into_raw), which the caller has not freed.
+    Ok(unsafe { &*ptr })
 }
 
 /// Locks the handle's session without waiting: a second call on the same

@@ -134,8 +134,8 @@ impl Session {
         Ok(configured)
     }
 
+    /// The last run's outcome; still there after shutdown.
     fn outcome(&self, function: &'static str) -> Result<&StartupOutcome> {
-        self.check_live(function)?;
         self.outcome.as_ref().ok_or_else(|| FfiError::State {
             function,
             cause: "the startup has not run yet: call annexr_startup_run first".into(),

@@ -73,6 +73,9 @@ fn the_header_declares_the_whole_abi() {
         "const char *annexr_status_name(int32_t status);",
         "extern \"C\"",
     ] {
-        assert!(header.contains(item), "the header lacks {item:?}:\n{header}");
+        assert!(
+            header.contains(item),
+            "the header lacks {item:?}:\n{header}"
+        );
     }
 }
