@@ -200,6 +200,14 @@ async fn client(config: &StartupConfig) -> Result<LdapClient> {
     annexr::ldap_client(config, &urls).map_err(failed)
 }
 
+/// A title given on the command line, checked against PS3.5 before it goes
+/// anywhere: a malformed one is a usage error, not a failed lookup.
+fn ae_title(title: &str) -> Result<String> {
+    annexr_model::AeTitle::new(title)
+        .map(|t| t.to_string())
+        .map_err(|e| (exit::USAGE, format!("AE title {title:?}: {e}")))
+}
+
 fn device_name(config: &StartupConfig, given: Option<String>) -> Result<String> {
     given.or_else(|| config.device.name.clone()).ok_or((
         exit::USAGE,
@@ -364,8 +372,9 @@ async fn find(config: StartupConfig, args: FindArgs, json_out: bool) -> Result<u
 }
 
 async fn resolve(config: StartupConfig, args: ResolveArgs, json_out: bool) -> Result<u8> {
+    let title = ae_title(&args.ae_title)?;
     let client = client(&config).await?;
-    let found = client.resolve_ae(&args.ae_title).await.map_err(failed)?;
+    let found = client.resolve_ae(&title).await.map_err(failed)?;
     match found.value {
         Some(ae) => {
             emit(json_out, &resolved_json(&ae), &resolved_text(&ae));
@@ -388,10 +397,11 @@ async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result
                 exit::USAGE,
                 format!("--address {address:?} is not host:port"),
             ))?;
-        let called = args
-            .called
-            .clone()
-            .ok_or((exit::USAGE, "--address needs --called".into()))?;
+        let called = ae_title(
+            args.called
+                .as_deref()
+                .ok_or((exit::USAGE, "--address needs --called".into()))?,
+        )?;
         targets.push(annexr_probe::Target::new(
             host,
             port,
@@ -403,7 +413,8 @@ async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result
         let client = client(&config).await?;
         let mut resolved = Vec::new();
         for title in &args.ae_titles {
-            match client.resolve_ae(title).await.map_err(failed)?.value {
+            let title = ae_title(title)?;
+            match client.resolve_ae(&title).await.map_err(failed)?.value {
                 Some(ae) => resolved.push(ae),
                 None => {
                     return Err((
@@ -476,10 +487,15 @@ async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result
 }
 
 async fn register_titles(config: StartupConfig, args: TitlesArgs, json_out: bool) -> Result<u8> {
+    let titles = args
+        .titles
+        .iter()
+        .map(|t| ae_title(t))
+        .collect::<Result<Vec<_>>>()?;
     let client = client(&config).await?;
     let mut results = Vec::new();
     let mut code = exit::OK;
-    for title in &args.titles {
+    for title in &titles {
         let outcome = client.register_title(title).await.map_err(failed)?.value;
         let said = match &outcome {
             Registration::Registered => "registered".to_string(),
@@ -512,8 +528,13 @@ async fn register_titles(config: StartupConfig, args: TitlesArgs, json_out: bool
 }
 
 async fn check_titles(config: StartupConfig, args: TitlesArgs, json_out: bool) -> Result<u8> {
+    let titles = args
+        .titles
+        .iter()
+        .map(|t| ae_title(t))
+        .collect::<Result<Vec<_>>>()?;
     let client = client(&config).await?;
-    let titles: Vec<&str> = args.titles.iter().map(String::as_str).collect();
+    let titles: Vec<&str> = titles.iter().map(String::as_str).collect();
     let checked = client.check_titles(&titles).await.map_err(failed)?;
     let text: String = checked
         .value
