@@ -19,6 +19,8 @@
 
 // An FFI crate cannot avoid `unsafe`: it dereferences pointers handed in by C.
 #![allow(unsafe_code)]
+// ...and every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod error;
@@ -342,7 +344,7 @@ struct CProgress {
 // that the callback runs on a library thread, so the caller promises that
 // `user` may be used there.
 unsafe impl Send for CProgress {}
-// SAFETY: calls are serialized by the mutex in `annexr_startup_set_progress`,
+// SAFETY: calls are serialized by the mutex in `annexr_startup_set_progress_callback`,
 // so `user` is never used by two threads at once through us.
 unsafe impl Sync for CProgress {}
 
