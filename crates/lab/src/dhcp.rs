@@ -222,6 +222,11 @@ impl DhcpLab {
         cmd
     }
 
+    /// Stops the DHCP server, keeping the link: clients then get no answer.
+    pub fn stop_server(&mut self) {
+        self.process = None;
+    }
+
     /// The DHCP server's log so far (every DISCOVER, REQUEST, RELEASE, …).
     pub fn server_log(&self) -> String {
         std::fs::read(self.dir.path().join("server.log"))

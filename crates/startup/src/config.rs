@@ -67,7 +67,7 @@ pub enum NetworkMode {
 }
 
 /// Network settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkSettings {
     /// Where the address and server lists come from.
@@ -82,6 +82,23 @@ pub struct NetworkSettings {
     pub domain: Option<String>,
     /// Static: further search domains (DHCP option 119).
     pub search: Vec<String>,
+    /// How long DHCP may take before the static settings are used, in
+    /// milliseconds.
+    pub dhcp_timeout_ms: u64,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings {
+            mode: NetworkMode::default(),
+            interface: None,
+            dns_servers: Vec::new(),
+            ntp_servers: Vec::new(),
+            domain: None,
+            search: Vec::new(),
+            dhcp_timeout_ms: 30_000,
+        }
+    }
 }
 
 /// Time synchronization settings (R.6).

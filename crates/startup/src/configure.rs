@@ -207,7 +207,14 @@ async fn install(
         recorder.configured(Source::Local);
         return Some(local.clone());
     }
-    match client.install(&InstallPlan::new(local.clone())).await {
+    let mut plan = InstallPlan::new(local.clone());
+    if let Some(store) = &config.store.path {
+        // Beside the store: a killed install resumes from it at the next boot.
+        let mut journal = store.clone().into_os_string();
+        journal.push(".install-journal");
+        plan = plan.journal(PathBuf::from(journal));
+    }
+    match client.install(&plan).await {
         Ok(counted) => {
             let trips = counted.stats.round_trips;
             match counted.value {

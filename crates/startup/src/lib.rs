@@ -4,11 +4,13 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`blocking`] | the same for firmware without tokio: [`blocking::run`] and [`blocking::Running::shutdown`] |
 //! | [`config`] | [`StartupConfig`]: the TOML settings, every one with a default |
 //! | [`store`] | the non-volatile store: the device's name, last configuration, last lease, titles |
 //! | [`report`] | [`StartupReport`], step outcomes, value sources, warnings, progress events |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod blocking;
 pub mod config;
 mod configure;
 pub mod network;

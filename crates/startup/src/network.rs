@@ -158,8 +158,15 @@ async fn dhcp(
         .interface
         .clone()
         .ok_or("[network] interface is not set")?;
-    let (lease, mac, driver) =
-        lease_driver(&interface, config.device.name.as_deref(), remembered, None).await?;
+    let timeout = Duration::from_millis(config.network.dhcp_timeout_ms);
+    let (lease, mac, driver) = lease_driver(
+        &interface,
+        config.device.name.as_deref(),
+        remembered,
+        None,
+        timeout,
+    )
+    .await?;
     // INIT-REBOOT is one REQUEST/ACK; DISCOVER adds OFFER first.
     let trips = if remembered == Some(lease.address) {
         1
@@ -225,7 +232,7 @@ pub async fn request_lease(
     remembered: Option<Ipv4Addr>,
     inform: Option<Ipv4Addr>,
 ) -> Result<(annexr_dhcp::Lease, String), String> {
-    lease_driver(interface, desired_name, remembered, inform)
+    lease_driver(interface, desired_name, remembered, inform, DHCP_TIMEOUT)
         .await
         .map(|(lease, mac, _)| (lease, mac))
 }
@@ -235,6 +242,7 @@ async fn lease_driver(
     desired_name: Option<&str>,
     remembered: Option<Ipv4Addr>,
     inform: Option<Ipv4Addr>,
+    timeout: Duration,
 ) -> Result<(annexr_dhcp::Lease, String, ReportOnlyDriver), String> {
     let mac = annexr_dhcp::interface_mac(interface).map_err(|e| e.to_string())?;
     let mut client_config = annexr_dhcp::ClientConfig::new(mac);
@@ -254,15 +262,15 @@ async fn lease_driver(
         annexr_dhcp::driver::Driver::new(interface, client, annexr_dhcp::os::ReportOnly::default())
             .map_err(|e| e.to_string())?;
     let lease = if inform.is_some() {
-        driver.informed(DHCP_TIMEOUT).await
+        driver.informed(timeout).await
     } else {
-        driver.bound(DHCP_TIMEOUT).await
+        driver.bound(timeout).await
     }
     .map_err(|e| e.to_string())?;
     Ok((lease, mac.to_string(), driver))
 }
 
-/// How long DHCP may take before the static settings are used.
+/// How long `request_lease` waits for the server.
 const DHCP_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn from_lease(lease: &annexr_dhcp::Lease, mac: Option<String>) -> NetworkParams {

@@ -5,36 +5,10 @@
 use std::sync::{Arc, Mutex};
 
 use annexr::{Event, FileStore, NetworkMode, Outcome, Source, Startup, StartupConfig, Step, Store};
-use annexr_lab::{SITE_DOMAIN, SampleSite, Slapd, or_skip};
-use annexr_model::{
-    AeTitle, Device, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
-};
+use annexr_lab::{SampleSite, Slapd, or_skip};
 
-fn site_config(site: &SampleSite, device: &str) -> StartupConfig {
-    let mut config = StartupConfig::default();
-    config.device.name = Some(device.to_string());
-    config.network.mode = NetworkMode::Static;
-    config.network.dns_servers = vec![site.dns_addr().to_string()];
-    config.network.ntp_servers = vec![site.ntp.addr().to_string()];
-    config.network.domain = Some(SITE_DOMAIN.to_string());
-    config.ldap.bind_dn = Some(site.slapd.device_dn());
-    config.ldap.password = Some(site.slapd.device_password().to_string());
-    config.ldap.timeout_ms = 2_000;
-    config
-}
-
-fn new_modality(name: &str, title: &str) -> Device {
-    Device::new(name)
-        .with_device_type("MR")
-        .installed(true)
-        .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(11113)))
-        .with_ae(
-            NetworkAe::new(AeTitle::new(title).unwrap())
-                .connection("dicom")
-                .roles(true, true)
-                .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
-        )
-}
+mod common;
+use common::{new_modality, site_config};
 
 #[tokio::test]
 async fn normal_startup_of_a_configured_device_loads_it_from_ldap() {
