@@ -49,6 +49,23 @@ pub(crate) async fn run(
     recorder: &Recorder,
 ) -> Option<Device> {
     let running = recorder.begin(Step::Ldap);
+    if local.is_some() && install_interrupted(config, name) {
+        // The device entry may exist without its AEs: finish the install
+        // rather than take the half-made description for the configuration.
+        match client(config, urls) {
+            Ok(client) if !urls.is_empty() => {
+                recorder.finish(
+                    running,
+                    Finished::new(
+                        Outcome::Done,
+                        format!("resuming the interrupted install of {name}"),
+                    ),
+                );
+                return install(config, &client, name, local, stored, recorder).await;
+            }
+            _ => {}
+        }
+    }
     let client = match urls.is_empty() {
         true => Err("no LDAP server is known".to_string()),
         false => client(config, urls),
@@ -208,11 +225,8 @@ async fn install(
         return Some(local.clone());
     }
     let mut plan = InstallPlan::new(local.clone());
-    if let Some(store) = &config.store.path {
-        // Beside the store: a killed install resumes from it at the next boot.
-        let mut journal = store.clone().into_os_string();
-        journal.push(".install-journal");
-        plan = plan.journal(PathBuf::from(journal));
+    if let Some(journal) = journal_path(config) {
+        plan = plan.journal(journal);
     }
     match client.install(&plan).await {
         Ok(counted) => {
@@ -296,6 +310,24 @@ async fn install(
             Some(local.clone())
         }
     }
+}
+
+/// The install journal lives beside the store: a killed install resumes
+/// from it at the next boot.
+fn journal_path(config: &StartupConfig) -> Option<PathBuf> {
+    config.store.path.as_ref().map(|store| {
+        let mut journal = store.clone().into_os_string();
+        journal.push(".install-journal");
+        PathBuf::from(journal)
+    })
+}
+
+/// True when an install of `name` was interrupted: its journal is still
+/// there (a finished install removes it).
+fn install_interrupted(config: &StartupConfig, name: &str) -> bool {
+    journal_path(config)
+        .and_then(|path| annexr_ldap::InstallJournal::load(&path))
+        .is_some_and(|journal| journal.device == name)
 }
 
 fn ldif_path(config: &StartupConfig, name: &str) -> PathBuf {
