@@ -171,8 +171,11 @@ int main(int argc, char **argv) {
     }
 
 done:
-    status = annexr_startup_shutdown(startup);
-    if (status != ANNEXR_STATUS_OK && exit_code == 0) {
+    /* R.5: stop time sync, release a DHCP lease; 0: stay "installed" in LDAP. */
+    status = annexr_startup_shutdown(startup, 0, &json);
+    if (status == ANNEXR_STATUS_OK) {
+        print_section("shutdown", json);
+    } else if (exit_code == 0) {
         exit_code = report_failure("annexr_startup_shutdown", status);
     }
     annexr_startup_free(startup);

@@ -102,7 +102,12 @@ public:
         return take(out);
     }
 
-    void shutdown() { check("annexr_startup_shutdown", annexr_startup_shutdown(handle_.get())); }
+    // R.5; `set_offline` also marks the device not installed in LDAP.
+    std::string shutdown(bool set_offline) {
+        char *out = nullptr;
+        check("annexr_startup_shutdown", annexr_startup_shutdown(handle_.get(), set_offline ? 1 : 0, &out));
+        return take(out);
+    }
 
     std::vector<std::string> events() const {
         std::lock_guard<std::mutex> lock(progress_->mutex);
@@ -191,7 +196,7 @@ int main(int argc, char **argv) {
         } catch (const annexr::Error &e) {
             std::cout << "unknown AE: " << e.what() << "\n";
         }
-        startup.shutdown();
+        section("shutdown", startup.shutdown(false));
         return configured ? 0 : 2;
     } catch (const std::exception &e) {
         std::cerr << "error: " << e.what() << "\n";

@@ -266,19 +266,27 @@ AnnexrStatus annexr_probe_peer(struct AnnexrStartup *startup, const char *host, 
 AnnexrStatus annexr_probe_ae(struct AnnexrStartup *startup, const char *called_ae, const char *calling_ae, char **out);
 
 /**
- * Shuts the handle down (R.5): closes the LDAP connection and stops the
- * library's threads for this handle, waiting up to 5 s for them. The
- * report stays readable; lookups, probes and runs fail with
- * `ANNEXR_STATUS_STATE` afterwards. The handle must still be freed.
- * Calling it twice is harmless.
+ * Shuts the device down (R.5): when `set_offline` is non-zero, marks the
+ * device and its AEs not installed in LDAP first (R.5.2, so that peers stop
+ * calling it); stops the ongoing time synchronization; releases the DHCP
+ * lease (R.5.1); closes the lookup connection and stops the handle's
+ * threads (waiting up to 5 s). Afterwards the last run's report and device
+ * stay readable; runs, lookups and probes fail with `ANNEXR_STATUS_STATE`.
+ * The handle must still be freed. Calling it twice is harmless.
+ *
+ * What was done is reported, not failed: when `report_json` is not NULL,
+ * `*report_json` receives `{"time_sync_stopped","marked_offline",
+ * "lease_released","problems":[...]}`, a new string owned by the caller
+ * (free it with `annexr_string_free`).
  *
  * # Safety
- * `startup` is NULL or a live handle.
+ * `startup` is NULL or a live handle; `report_json` is NULL or writable.
  */
-AnnexrStatus annexr_startup_shutdown(struct AnnexrStartup *startup);
+AnnexrStatus annexr_startup_shutdown(struct AnnexrStartup *startup, int32_t set_offline, char **report_json);
 
 /**
- * Frees a handle (shutting it down first if needed). NULL is ignored.
+ * Frees a handle, shutting it down first if needed (as
+ * `annexr_startup_shutdown` without `set_offline`). NULL is ignored.
  * The handle must not be in use by another call, and must not be used
  * after this; freeing from inside its own progress callback is refused
  * (nothing is freed, and the last-error message says so).

@@ -610,28 +610,47 @@ pub unsafe extern "C" fn annexr_probe_ae(
     })
 }
 
-/// Shuts the handle down (R.5): closes the LDAP connection and stops the
-/// library's threads for this handle, waiting up to 5 s for them. The
-/// report stays readable; lookups, probes and runs fail with
-/// `ANNEXR_STATUS_STATE` afterwards. The handle must still be freed.
-/// Calling it twice is harmless.
+/// Shuts the device down (R.5): when `set_offline` is non-zero, marks the
+/// device and its AEs not installed in LDAP first (R.5.2, so that peers stop
+/// calling it); stops the ongoing time synchronization; releases the DHCP
+/// lease (R.5.1); closes the lookup connection and stops the handle's
+/// threads (waiting up to 5 s). Afterwards the last run's report and device
+/// stay readable; runs, lookups and probes fail with `ANNEXR_STATUS_STATE`.
+/// The handle must still be freed. Calling it twice is harmless.
+///
+/// What was done is reported, not failed: when `report_json` is not NULL,
+/// `*report_json` receives `{"time_sync_stopped","marked_offline",
+/// "lease_released","problems":[...]}`, a new string owned by the caller
+/// (free it with `annexr_string_free`).
 ///
 /// # Safety
-/// `startup` is NULL or a live handle.
+/// `startup` is NULL or a live handle; `report_json` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn annexr_startup_shutdown(startup: *mut AnnexrStartup) -> AnnexrStatus {
+pub unsafe extern "C" fn annexr_startup_shutdown(
+    startup: *mut AnnexrStartup,
+    set_offline: i32,
+    report_json: *mut *mut c_char,
+) -> AnnexrStatus {
     const F: &str = "annexr_startup_shutdown";
     boundary(F, || {
+        let slot = if report_json.is_null() {
+            None
+        } else {
+            // SAFETY: the function's contract.
+            Some(unsafe { out_arg(F, "report_json", report_json) }?)
+        };
         // SAFETY: the function's contract.
         let handle = unsafe { handle_arg(F, startup) }?;
-        with_session(F, handle, |s| {
-            s.shutdown();
-            Ok(())
-        })
+        let report = with_session(F, handle, |s| Ok(s.shutdown(set_offline != 0)))?;
+        match slot {
+            Some(slot) => give_string(F, slot, session::to_json(&report)),
+            None => Ok(()),
+        }
     })
 }
 
-/// Frees a handle (shutting it down first if needed). NULL is ignored.
+/// Frees a handle, shutting it down first if needed (as
+/// `annexr_startup_shutdown` without `set_offline`). NULL is ignored.
 /// The handle must not be in use by another call, and must not be used
 /// after this; freeing from inside its own progress callback is refused
 /// (nothing is freed, and the last-error message says so).
@@ -656,7 +675,7 @@ pub unsafe extern "C" fn annexr_startup_free(startup: *mut AnnexrStartup) {
         // from Box::into_raw in `new_handle` and the caller frees it once.
         let mut boxed = unsafe { Box::from_raw(startup) };
         boxed.magic = 0;
-        // Dropping the session shuts its runtime down (Session's Drop).
+        // Dropping the session shuts it down (lease, time sync, runtime).
         drop(boxed);
         Ok(())
     });
@@ -730,4 +749,48 @@ pub extern "C" fn annexr_status_name(status: i32) -> *const c_char {
         _ => c"ANNEXR_STATUS_UNKNOWN",
     };
     name.as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_stops_at_the_boundary_with_a_message() {
+        let status = boundary("annexr_test", || panic!("invariant broken"));
+        assert_eq!(status, AnnexrStatus::Panic);
+        assert_eq!(
+            last_error().as_deref(),
+            Some("annexr_test: internal error (caught panic): invariant broken")
+        );
+        let status = boundary("annexr_test", || {
+            let detail = String::from("with detail");
+            panic!("{detail}")
+        });
+        assert_eq!(status, AnnexrStatus::Panic);
+        assert!(last_error().unwrap().ends_with("with detail"));
+        // The next call starts clean.
+        assert_eq!(boundary("annexr_test", || Ok(())), AnnexrStatus::Ok);
+        assert_eq!(last_error(), None);
+    }
+
+    #[test]
+    fn a_panic_inside_a_call_leaves_the_handle_usable() {
+        let handle = new_handle(Session::new(annexr::StartupConfig::default()));
+        // SAFETY: just created.
+        let live = unsafe { handle_arg("annexr_test", handle) }.unwrap();
+        let status = boundary("annexr_test", || {
+            with_session("annexr_test", live, |_| -> Result<(), FfiError> {
+                panic!("mid-call")
+            })
+        });
+        assert_eq!(status, AnnexrStatus::Panic);
+        // The poisoned lock is recovered: the handle still answers.
+        let mut out = std::ptr::null_mut();
+        // SAFETY: live handle, valid out pointer.
+        let status = unsafe { annexr_startup_report_json(handle, &mut out) };
+        assert_eq!(status, AnnexrStatus::State);
+        // SAFETY: live handle, freed once.
+        unsafe { annexr_startup_free(handle) };
+    }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use annexr::{Event, Startup, StartupConfig, StartupOutcome};
+use annexr::{Event, ShutdownReport, Startup, StartupConfig, StartupOutcome, StartupReport};
 use annexr_ldap::{DeviceTypeQuery, LdapClient, ResolvedAe};
 use annexr_model::Device;
 use annexr_probe::{ProbeOptions, Target};
@@ -33,7 +33,12 @@ pub(crate) struct Session {
     /// starts no threads.
     runtime: Option<Runtime>,
     shut_down: bool,
-    outcome: Option<StartupOutcome>,
+    /// What the last run found; kept after shutdown.
+    last: Option<LastRun>,
+    /// The last run's outcome while the device runs: it keeps the DHCP
+    /// lease and the ongoing time synchronization (on this runtime) until
+    /// shutdown.
+    live: Option<StartupOutcome>,
     /// The lookup client, with the server list it was made for.
     ldap: Option<(Vec<String>, LdapClient)>,
 }
@@ -49,7 +54,8 @@ impl Session {
             progress: None,
             runtime: None,
             shut_down: false,
-            outcome: None,
+            last: None,
+            live: None,
             ldap: None,
         }
     }
@@ -126,17 +132,29 @@ impl Session {
             }));
         }
         let startup = builder.build();
-        let outcome = self.runtime(function)?.block_on(startup.run());
+        let previous = self.live.take();
+        let runtime = self.runtime(function)?;
+        if let Some(previous) = previous {
+            // A second run is a reboot: the first one's lease and time
+            // synchronization end first (problems show in its own report).
+            runtime.block_on(previous.shutdown(false));
+        }
+        let outcome = runtime.block_on(startup.run());
         let configured = outcome.report.configured;
         // The servers may have changed: the next lookup uses the new list.
         self.ldap = None;
-        self.outcome = Some(outcome);
+        self.last = Some(LastRun {
+            report: outcome.report.clone(),
+            device: outcome.device.clone(),
+            ldap_urls: outcome.ldap_urls.clone(),
+        });
+        self.live = Some(outcome);
         Ok(configured)
     }
 
     /// The last run's outcome; still there after shutdown.
-    fn outcome(&self, function: &'static str) -> Result<&StartupOutcome> {
-        self.outcome.as_ref().ok_or_else(|| FfiError::State {
+    fn last_run(&self, function: &'static str) -> Result<&LastRun> {
+        self.last.as_ref().ok_or_else(|| FfiError::State {
             function,
             cause: "the startup has not run yet: call annexr_startup_run first".into(),
         })
@@ -144,12 +162,12 @@ impl Session {
 
     /// The last run's report, as JSON.
     pub(crate) fn report_json(&self, function: &'static str) -> Result<String> {
-        Ok(self.outcome(function)?.report.to_json())
+        Ok(self.last_run(function)?.report.to_json())
     }
 
     /// The configuration the last run settled on, in the model's store form.
     pub(crate) fn device_json(&self, function: &'static str) -> Result<String> {
-        match &self.outcome(function)?.device {
+        match &self.last_run(function)?.device {
             Some(device) => Ok(annexr_model::store::to_json(device)),
             None => Err(FfiError::NotFound {
                 function,
@@ -162,10 +180,10 @@ impl Session {
     /// The LDAP servers for lookups: those the last run used, else what DNS
     /// SRV (or `[ldap] urls`) gives now.
     fn ldap_urls(&mut self, function: &'static str) -> Result<Vec<String>> {
-        if let Some(outcome) = &self.outcome
-            && !outcome.ldap_urls.is_empty()
+        if let Some(last) = &self.last
+            && !last.ldap_urls.is_empty()
         {
-            return Ok(outcome.ldap_urls.clone());
+            return Ok(last.ldap_urls.clone());
         }
         if let Some((urls, _)) = &self.ldap {
             return Ok(urls.clone());
@@ -247,7 +265,7 @@ impl Session {
             return calling.to_string();
         }
         let device = self
-            .outcome
+            .last
             .as_ref()
             .and_then(|o| o.device.as_ref())
             .or(self.local.as_ref());
@@ -308,30 +326,61 @@ impl Session {
         self.probe(function, &host, port, called_ae, calling_ae)
     }
 
-    /// Closes the LDAP connection and stops the runtime's threads. Later
-    /// calls fail with a state error; freeing is still needed.
-    pub(crate) fn shutdown(&mut self) {
-        self.shut_down = true;
-        if let Some(runtime) = self.runtime.take() {
-            {
-                // Dropping the client ends its connection driver's channel
-                // inside the runtime it was spawned on.
-                let _entered = runtime.enter();
-                self.ldap = None;
-            }
-            runtime.shutdown_timeout(SHUTDOWN_WAIT);
+    /// R.5: marks the device offline in LDAP when asked (R.5.2), stops the
+    /// time synchronization, releases the DHCP lease (R.5.1), closes the
+    /// lookup connection and stops the runtime's threads. Later calls fail
+    /// with a state error, except for the last run's report; freeing is
+    /// still needed.
+    pub(crate) fn shutdown(&mut self, set_offline: bool) -> ShutdownReport {
+        let mut report = ShutdownReport::default();
+        if self.shut_down {
+            report.problems.push("already shut down".into());
+            return report;
         }
-        self.ldap = None;
+        self.shut_down = true;
+        let live = self.live.take();
+        let Some(runtime) = self.runtime.take() else {
+            if set_offline {
+                report
+                    .problems
+                    .push("set offline: the startup has not run".into());
+            }
+            return report;
+        };
+        match live {
+            Some(live) => report = runtime.block_on(live.shutdown(set_offline)),
+            None if set_offline => report
+                .problems
+                .push("set offline: the startup has not run".into()),
+            None => {}
+        }
+        {
+            // Dropping the client ends its connection driver's channel
+            // inside the runtime it was spawned on.
+            let _entered = runtime.enter();
+            self.ldap = None;
+        }
+        runtime.shutdown_timeout(SHUTDOWN_WAIT);
+        report
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.shutdown();
+        // Freed without a shutdown: still end the lease and the time sync
+        // properly rather than dropping them with the runtime.
+        self.shutdown(false);
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
+/// What the last run found, kept for the report and the lookups.
+struct LastRun {
+    report: StartupReport,
+    device: Option<Device>,
+    ldap_urls: Vec<String>,
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
     // Plain data with string keys: serialization cannot fail; the fallback
     // still hands C valid JSON.
     serde_json::to_string_pretty(value)

@@ -358,16 +358,19 @@ fn after_shutdown_only_the_report_and_free_remain() {
         unsafe { annexr_startup_run(startup, ptr::null_mut()) },
         AnnexrStatus::Ok
     );
-    // SAFETY: live handle; twice is harmless.
-    assert_eq!(
-        unsafe { annexr_startup_shutdown(startup) },
-        AnnexrStatus::Ok
-    );
-    // SAFETY: live handle.
-    assert_eq!(
-        unsafe { annexr_startup_shutdown(startup) },
-        AnnexrStatus::Ok
-    );
+    let mut out = ptr::null_mut();
+    // SAFETY: live handle, valid out pointer.
+    let status = unsafe { annexr_startup_shutdown(startup, 1, &mut out) };
+    assert_eq!(status, AnnexrStatus::Ok);
+    let shutdown: Value = serde_json::from_str(&take(out)).unwrap();
+    // Static network, no LDAP: nothing to release, offline impossible.
+    assert_eq!(shutdown["lease_released"], false);
+    assert_eq!(shutdown["marked_offline"], false, "{shutdown:#}");
+    let problem = shutdown["problems"][0].as_str().unwrap();
+    assert!(problem.starts_with("set offline"), "{problem}");
+    // SAFETY: live handle; twice is harmless, and the report may be skipped.
+    let status = unsafe { annexr_startup_shutdown(startup, 0, ptr::null_mut()) };
+    assert_eq!(status, AnnexrStatus::Ok);
     // SAFETY: live handle.
     assert_eq!(
         unsafe { annexr_startup_run(startup, ptr::null_mut()) },

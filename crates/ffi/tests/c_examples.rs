@@ -190,6 +190,10 @@ fn check_normal_startup(site: &SampleSite, output: &Output) {
     assert_eq!(aes[0]["ae_title"], "ARCHIVE");
     assert_eq!(aes[0]["port"], archive_port);
 
+    let shutdown = section(&stdout, "shutdown");
+    assert_eq!(shutdown["problems"], serde_json::json!([]), "{shutdown:#}");
+    assert_eq!(shutdown["marked_offline"], false);
+
     let unknown = stdout
         .lines()
         .find(|l| l.starts_with("unknown AE: "))

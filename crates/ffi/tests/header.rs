@@ -65,7 +65,7 @@ fn the_header_declares_the_whole_abi() {
         "annexr_find_aes_by_device_type(",
         "annexr_probe_peer(",
         "annexr_probe_ae(",
-        "annexr_startup_shutdown(",
+        "annexr_startup_shutdown(struct AnnexrStartup *startup, int32_t set_offline, char **report_json);",
         "annexr_startup_free(",
         "annexr_string_free(",
         "char *annexr_last_error_message(void);",

@@ -136,3 +136,51 @@ fn a_refused_bind_is_an_ldap_error_naming_the_server() {
     // SAFETY: live handle, freed once.
     unsafe { annexr_startup_free(startup) };
 }
+
+#[test]
+fn shutdown_with_set_offline_marks_the_device_not_installed_in_ldap() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let toml = format!(
+        "[device]\nname = \"CT-SCANNER-1\"\n[time]\nenabled = false\n{}",
+        config(&site, site.slapd.device_password())
+    );
+    let device = new_startup(&toml);
+    let mut configured = 0;
+    // SAFETY: live handle, valid out pointer.
+    let status = unsafe { annexr_startup_run(device, &mut configured) };
+    assert_eq!(status, AnnexrStatus::Ok);
+    assert_eq!(configured, 1);
+
+    let pacs = new_startup(&config(&site, site.slapd.device_password()));
+    // SAFETY: live handle, valid string and out pointer (in every call below).
+    let before = json(|out| unsafe { annexr_resolve_ae(pacs, c"CT1".as_ptr(), out) }).unwrap();
+    assert_eq!(before["installed"], true);
+
+    let report = json(|out| unsafe { annexr_startup_shutdown(device, 1, out) }).unwrap();
+    assert_eq!(report["marked_offline"], true, "{report:#}");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+    // After shutdown the report is still there, lookups are not.
+    let startup_report = json(|out| unsafe { annexr_startup_report_json(device, out) }).unwrap();
+    assert_eq!(startup_report["configuration_source"], "ldap");
+    assert_eq!(
+        json(|out| unsafe { annexr_resolve_ae(device, c"CT1".as_ptr(), out) }),
+        Err(AnnexrStatus::State)
+    );
+
+    // The PACS sees the modality offline (R.5.2) in the directory itself.
+    let entry = site
+        .slapd
+        .ldapsearch(&site.slapd.devices_dn(), "(dicomDeviceName=CT-SCANNER-1)")
+        .unwrap();
+    assert!(entry.contains("dicomInstalled: FALSE"), "{entry}");
+    let after = json(|out| unsafe { annexr_resolve_ae(pacs, c"CT1".as_ptr(), out) }).unwrap();
+    assert_eq!(after["installed"], false, "{after:#}");
+
+    // SAFETY: live handles, each freed once.
+    unsafe {
+        annexr_startup_free(device);
+        annexr_startup_free(pacs);
+    }
+}
