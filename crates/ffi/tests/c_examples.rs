@@ -272,6 +272,46 @@ fn example(compiler: &str, std: &str, source: &str, binary: &str) {
     }
 }
 
+/// The shared library exports the same ABI: the C example linked against
+/// `libannexr_ffi.so` does the same boot.
+#[test]
+fn the_c_example_boots_the_sample_site_through_the_shared_library() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("startup_c_shared");
+    let lib_dir = static_lib().parent().unwrap().to_path_buf();
+    assert!(lib_dir.join("libannexr_ffi.so").exists());
+    let result = Command::new("cc")
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .arg("-I")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("include"))
+        .arg("-o")
+        .arg(&program)
+        .arg(workspace().join("examples/c/startup.c"))
+        .arg("-L")
+        .arg(&lib_dir)
+        .arg("-lannexr_ffi")
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let config = write_config(&site, dir.path());
+    let device = workspace().join("examples/c/ct-scanner-1.json");
+    let output = Command::new(&program)
+        .arg(&config)
+        .arg(device)
+        .args(["ARCHIVE", "ARCHIVE"])
+        .env("LD_LIBRARY_PATH", &lib_dir)
+        .output()
+        .unwrap();
+    check_normal_startup(&site, &output);
+}
+
 #[test]
 fn the_c_example_boots_the_sample_site_cleanly_under_valgrind() {
     example("cc", "c99", "examples/c/startup.c", "startup_c");

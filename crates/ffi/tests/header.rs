@@ -79,3 +79,47 @@ fn the_header_declares_the_whole_abi() {
         );
     }
 }
+
+/// The header compiles on its own, warnings as errors, as C99 and later and
+/// as C++11 and later (C89 is not supported: cbindgen writes `//` comments).
+#[test]
+fn the_header_compiles_as_c99_and_cpp11_and_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("uses_header.c");
+    std::fs::write(
+        &source,
+        "#include \"annexr.h\"\n\
+         int main(void) {\n\
+         AnnexrStartup *startup = 0;\n\
+         AnnexrProgressCallback callback = 0;\n\
+         AnnexrStatus status = ANNEXR_STATUS_NOT_FOUND;\n\
+         (void)startup; (void)callback;\n\
+         return annexr_status_name(status) == 0;\n\
+         }\n",
+    )
+    .unwrap();
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
+    let cases = [
+        ("cc", "c99", "c"),
+        ("cc", "c11", "c"),
+        ("cc", "c17", "c"),
+        ("c++", "c++11", "c++"),
+        ("c++", "c++17", "c++"),
+        ("c++", "c++20", "c++"),
+    ];
+    for (compiler, std, language) in cases {
+        let output = std::process::Command::new(compiler)
+            .args(["-x", language, &format!("-std={std}")])
+            .args(["-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only"])
+            .arg("-I")
+            .arg(&include)
+            .arg(&source)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+        assert!(
+            output.status.success(),
+            "{compiler} -std={std}:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
