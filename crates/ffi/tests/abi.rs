@@ -419,3 +419,77 @@ fn status_names_match_the_codes() {
     let version = unsafe { CStr::from_ptr(annexr_version()) };
     assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+fn handles_on_different_threads_are_independent() {
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let startup = new_startup(OFFLINE_TOML);
+                assert_eq!(set_device(startup, DEVICE_JSON), AnnexrStatus::Ok);
+                let mut configured = 0;
+                // SAFETY: live handle, valid out pointer.
+                let status = unsafe { annexr_startup_run(startup, &mut configured) };
+                assert_eq!(status, AnnexrStatus::Ok);
+                assert_eq!(configured, 1);
+                let report: Value = serde_json::from_str(&report(startup).unwrap()).unwrap();
+                free(startup);
+                report["configured"].as_bool().unwrap()
+            })
+        })
+        .collect();
+    for worker in workers {
+        assert!(worker.join().unwrap());
+    }
+}
+
+/// Lets the test hold a run inside its first progress event.
+struct Gate {
+    first: std::sync::atomic::AtomicBool,
+    inside: std::sync::Barrier,
+    release: std::sync::Barrier,
+}
+
+unsafe extern "C" fn hold_first_event(user: *mut c_void, _event_json: *const c_char) {
+    // SAFETY: `user` is the `Gate` registered below, which outlives the run.
+    let gate = unsafe { &*user.cast::<Gate>() };
+    if gate.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        gate.inside.wait();
+        gate.release.wait();
+    }
+}
+
+/// A handle pointer handed to another thread.
+struct SendHandle(*mut AnnexrStartup);
+// SAFETY: the ABI allows a handle to be used from any thread; the test
+// frees it only after joining the thread.
+unsafe impl Send for SendHandle {}
+
+#[test]
+fn a_call_while_another_thread_runs_the_handle_is_busy_not_blocked() {
+    let startup = new_startup(OFFLINE_TOML);
+    let gate = Gate {
+        first: std::sync::atomic::AtomicBool::new(true),
+        inside: std::sync::Barrier::new(2),
+        release: std::sync::Barrier::new(2),
+    };
+    let user = ptr::addr_of!(gate).cast_mut().cast::<c_void>();
+    // SAFETY: live handle; `gate` outlives the run (joined below).
+    let status =
+        unsafe { annexr_startup_set_progress_callback(startup, Some(hold_first_event), user) };
+    assert_eq!(status, AnnexrStatus::Ok);
+    let handle = SendHandle(startup);
+    let runner = std::thread::spawn(move || {
+        let handle = handle;
+        // SAFETY: live handle, used by this thread for the run.
+        unsafe { annexr_startup_run(handle.0, ptr::null_mut()) }
+    });
+    gate.inside.wait();
+    // The run is parked inside the callback: this thread gets BUSY at once.
+    assert_eq!(report(startup), Err(AnnexrStatus::Busy));
+    assert!(last_error().unwrap().contains("in progress"));
+    gate.release.wait();
+    assert_eq!(runner.join().unwrap(), AnnexrStatus::Ok);
+    assert!(report(startup).is_ok());
+    free(startup);
+}
