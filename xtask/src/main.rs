@@ -25,6 +25,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("openssl", "/usr/bin/openssl"),
     ("busybox", "/bin/busybox"),
     ("kea-dhcp4-server", "/usr/sbin/kea-dhcp4"),
+    ("valgrind", "/usr/bin/valgrind"),
+    ("g++", "/usr/bin/g++"),
 ];
 
 const USAGE: &str = "usage: cargo xtask <demo | test | lab>

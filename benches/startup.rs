@@ -1,0 +1,257 @@
+//! Normal startup (R.4) against the lab, static IP (DHCP skipped): SNTP +
+//! DNS SRV + LDAP load of a device with 10 AEs. Timed in-process, side by
+//! side in one run with what a vendor would otherwise script from the stock
+//! tools: `chronyd -Q` (one-shot measurement), `dig` (SRV), `ldapsearch`
+//! (the device subtree).
+//!
+//! `cargo bench --bench startup` runs on loopback. With
+//! `ANNEXR_BENCH_DELAY_MS=20` (root) the whole run moves into a network
+//! namespace of its own whose loopback delays every packet by 10 ms each
+//! way (netem), so one round trip costs 20 ms: total time / 20 ms is the
+//! number of sequential round trips.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use annexr::{NetworkMode, Startup, StartupConfig, Step};
+use annexr_lab::{Chronyd, Dnsmasq, SITE_DOMAIN, Slapd, SrvRecord, or_skip};
+use annexr_model::{Dn, Layout, NetworkConnection};
+
+const RUNS: usize = 15;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Re-runs this bench inside a private namespace with a delayed loopback.
+fn in_delayed_namespace(delay_ms: u32) {
+    let ns = format!("annexr-bench-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let ok = Command::new("ip")
+            .args(args)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "ip {args:?} failed (needs root and iproute2)");
+    };
+    ip(&["netns", "add", &ns]);
+    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    let half = format!("{}ms", delay_ms / 2);
+    let tc = Command::new("tc")
+        .args([
+            "-n", &ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", &half,
+        ])
+        .status()
+        .unwrap();
+    assert!(tc.success());
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .arg(std::env::current_exe().unwrap())
+        .args(std::env::args().skip(1))
+        .env("ANNEXR_BENCH_IN_NETNS", delay_ms.to_string())
+        .status()
+        .unwrap();
+    ip(&["netns", "del", &ns]);
+    assert!(status.success());
+}
+
+fn main() {
+    let delay: Option<u32> = std::env::var("ANNEXR_BENCH_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let inside: Option<u32> = std::env::var("ANNEXR_BENCH_IN_NETNS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    if let (Some(ms), None) = (delay, inside) {
+        return in_delayed_namespace(ms);
+    }
+    let rtt = inside.map(|ms| Duration::from_millis(u64::from(ms)));
+
+    // The device: 10 AEs, 4 connections.
+    let mut device = annexr_model::sample::modality("CT-BENCH", "BN", 10).unwrap();
+    // The sample carries dcm4che extension classes the lab schema lacks.
+    device.extensions = Default::default();
+    for ae in &mut device.network_aes {
+        ae.extensions = Default::default();
+    }
+    device
+        .connections
+        .push(NetworkConnection::new("dicom3", "127.0.0.1", Some(11113)));
+    device
+        .connections
+        .push(NetworkConnection::new("dicom4", "127.0.0.1", Some(11114)));
+    let Some(slapd) = or_skip(Slapd::builder().suffix("dc=hospital,dc=example").start()) else {
+        return;
+    };
+    let layout = Layout::at(Dn::parse(&slapd.config_dn()).unwrap());
+    slapd
+        .ldapadd(&annexr_model::ldif::export_device(&device, &layout))
+        .unwrap();
+    let Some(dns) = or_skip(
+        Dnsmasq::builder()
+            .srv(SrvRecord::new(
+                &format!("_ldap._tcp.{SITE_DOMAIN}"),
+                "ldap.hospital.example",
+                slapd.port(),
+            ))
+            .host("ldap.hospital.example", IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .ttl(0)
+            .start(),
+    ) else {
+        return;
+    };
+    let Some(ntp) = or_skip(Chronyd::builder().start()) else {
+        return;
+    };
+
+    let mut config = StartupConfig::default();
+    config.device.name = Some("CT-BENCH".into());
+    config.network.mode = NetworkMode::Static;
+    config.network.dns_servers = vec![dns.addr().to_string()];
+    config.network.ntp_servers = vec![ntp.addr().to_string()];
+    config.network.domain = Some(SITE_DOMAIN.into());
+    config.ldap.bind_dn = Some(slapd.device_dn());
+    config.ldap.password = Some(slapd.device_password().into());
+    config.dns.nearest = false;
+    config.time.samples = 1;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    // Ours, in-process.
+    let mut ours = Vec::new();
+    let mut configured_at = Vec::new();
+    let mut trips = 0;
+    for _ in 0..RUNS {
+        let startup = Startup::builder().config(config.clone()).build();
+        let t = Instant::now();
+        let outcome = runtime.block_on(startup.run());
+        ours.push(t.elapsed());
+        let report = &outcome.report;
+        assert_eq!(
+            report.configuration_source,
+            Some(annexr::Source::Ldap),
+            "{report}"
+        );
+        assert_eq!(outcome.device.as_ref().unwrap().network_aes.len(), 10);
+        // "Address and server lists known" to "configured": the DNS step's
+        // start to the configure step's end (SNTP runs alongside).
+        let dns_step = report.step(Step::Dns).unwrap();
+        let configure = report.step(Step::Configure).unwrap();
+        configured_at.push(Duration::from_micros(
+            configure.started_at_us + configure.duration_us - dns_step.started_at_us,
+        ));
+        trips = report.step(Step::Ldap).unwrap().round_trips.unwrap_or(0);
+        runtime.block_on(outcome.shutdown(false));
+    }
+
+    // The stock tools, one after another as a shell script would.
+    let device_dn = layout.device_dn("CT-BENCH").to_string();
+    let mut chrony = Vec::new();
+    let mut dig = Vec::new();
+    let mut ldapsearch = Vec::new();
+    let stock_runs = if rtt.is_some() { 3 } else { 5 };
+    for i in 0..stock_runs {
+        let t = Instant::now();
+        let out = Command::new("chronyd")
+            .args(["-Q", "-t", "10"])
+            .arg(format!(
+                "server 127.0.0.1 port {} iburst",
+                ntp.addr().port()
+            ))
+            .arg(format!(
+                "pidfile {}/annexr-bench-chronyd-{i}.pid",
+                std::env::temp_dir().display()
+            ))
+            .output()
+            .expect("chronyd");
+        chrony.push(t.elapsed());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("System clock wrong"),
+            "{out:?}"
+        );
+        let t = Instant::now();
+        let out = Command::new("dig")
+            .args([
+                "+short",
+                "-p",
+                &dns.addr().port().to_string(),
+                "@127.0.0.1",
+                "SRV",
+            ])
+            .arg(format!("_ldap._tcp.{SITE_DOMAIN}"))
+            .output()
+            .expect("dig (apt-get install bind9-dnsutils)");
+        dig.push(t.elapsed());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ldap.hospital.example"));
+        let t = Instant::now();
+        let out = Command::new("ldapsearch")
+            .args([
+                "-x",
+                "-LLL",
+                "-H",
+                &slapd.url(),
+                "-D",
+                &slapd.device_dn(),
+                "-w",
+                slapd.device_password(),
+            ])
+            .args(["-b", &device_dn, "-s", "sub", "(objectClass=*)"])
+            .output()
+            .expect("ldapsearch");
+        ldapsearch.push(t.elapsed());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("dicomAETitle: BN10"));
+    }
+    let script = median(chrony.clone()) + median(dig.clone()) + median(ldapsearch.clone());
+    let script_without_ntp = median(dig.clone()) + median(ldapsearch.clone());
+
+    println!(
+        "normal startup, static IP, device with 10 AEs and 4 connections{}",
+        match rtt {
+            Some(r) => format!(", every round trip {}", ms(r)),
+            None => " (loopback)".into(),
+        }
+    );
+    println!(
+        "  annexr in-process, whole sequence     median {} over {RUNS} runs",
+        ms(median(ours.clone()))
+    );
+    println!(
+        "  annexr, server lists -> configured    median {}",
+        ms(median(configured_at.clone()))
+    );
+    println!("  annexr LDAP round trips (counted)     {trips}");
+    println!(
+        "  stock: chronyd -Q                     median {}",
+        ms(median(chrony))
+    );
+    println!(
+        "  stock: dig SRV                        median {}",
+        ms(median(dig))
+    );
+    println!(
+        "  stock: ldapsearch subtree             median {}",
+        ms(median(ldapsearch))
+    );
+    println!(
+        "  stock script total                    {} ({} without chronyd -Q)",
+        ms(script),
+        ms(script_without_ntp)
+    );
+    println!(
+        "  ratio stock script / annexr           {:.1}x ({:.1}x without chronyd -Q)",
+        script.as_secs_f64() / median(ours.clone()).as_secs_f64(),
+        script_without_ntp.as_secs_f64() / median(configured_at.clone()).as_secs_f64()
+    );
+    if let Some(rtt) = rtt {
+        let sequential = median(configured_at).as_secs_f64() / rtt.as_secs_f64();
+        println!(
+            "  sequential round trips, server lists -> configured: {sequential:.2} (target <= 5)"
+        );
+    }
+}
