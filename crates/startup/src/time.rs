@@ -115,7 +115,7 @@ pub(crate) async fn synchronize(
     let mut finished = Finished::new(
         Outcome::Done,
         format!(
-            "offset {:+.3} ms, delay {:.3} ms, supports {} accuracy",
+            "offset {:+.3} ms, delay {:.3} ms, supports {}",
             offset_us as f64 / 1000.0,
             measurement.delay.as_secs_f64() * 1000.0,
             measurement.supported_class
