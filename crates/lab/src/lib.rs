@@ -132,11 +132,24 @@ pub fn or_skip<T>(result: Result<T, LabError>) -> Option<T> {
 
 /// Prints the one line per started server that the test log shows: name,
 /// version, address and start-to-ready time.
+/// With `ANNEXR_LAB_LOG=FILE` the line is also appended to FILE, so that a
+/// test run (whose output cargo captures) can list every server it started.
 fn announce(server: &str, version: &str, addr: &str, ready_after: Duration) {
-    eprintln!(
+    let line = format!(
         "annexr-lab: {server} ready on {addr} in {:.1} ms [{version}]",
         ready_after.as_secs_f64() * 1000.0
     );
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("ANNEXR_LAB_LOG") {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
 }
 
 /// Starts a server with a freshly chosen port, retrying a few times when
