@@ -127,11 +127,15 @@ fn test() -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
+    let lab_log = workspace_root().join("target/annexr-lab-servers.log");
+    let _ = std::fs::remove_file(&lab_log);
     let totals = run_tests(
         cargo()
             .args(["test", "--workspace"])
-            .env("ANNEXR_LAB", "require"),
+            .env("ANNEXR_LAB", "require")
+            .env("ANNEXR_LAB_LOG", &lab_log),
     )?;
+    summarize_lab_log(&lab_log);
     fuzz_build()?;
     // The closing line CI reads: the sum over every test binary.
     println!(
@@ -139,6 +143,49 @@ fn test() -> Result<(), String> {
         totals.passed, totals.failed, totals.ignored
     );
     Ok(())
+}
+
+/// Prints, per lab server, how often the tests started it, its version, an
+/// example address and the median start-to-ready time.
+fn summarize_lab_log(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut servers: std::collections::BTreeMap<String, (String, String, Vec<f64>)> =
+        Default::default();
+    for line in text.lines() {
+        // annexr-lab: NAME ready on ADDR in N ms [VERSION]
+        let Some(rest) = line.strip_prefix("annexr-lab: ") else {
+            continue;
+        };
+        let Some((name, rest)) = rest.split_once(" ready on ") else {
+            continue;
+        };
+        let Some((addr, rest)) = rest.split_once(" in ") else {
+            continue;
+        };
+        let Some((ms, version)) = rest.split_once(" ms [") else {
+            continue;
+        };
+        let name = name.split_whitespace().next().unwrap_or(name).to_string();
+        let entry = servers.entry(name).or_insert_with(|| {
+            (
+                version.trim_end_matches(']').to_string(),
+                addr.to_string(),
+                Vec::new(),
+            )
+        });
+        if let Ok(ms) = ms.parse::<f64>() {
+            entry.2.push(ms);
+        }
+    }
+    println!("xtask: lab servers started by the tests:");
+    for (name, (version, addr, mut times)) in servers {
+        times.sort_by(f64::total_cmp);
+        let median = times.get(times.len() / 2).copied().unwrap_or_default();
+        println!(
+            "  {name:<16} {:>4} starts, median start-to-ready {median:.1} ms, e.g. {addr}  [{version}]",
+            times.len()
+        );
+    }
 }
 
 /// Test counts summed over the `test result:` lines of every test binary.
