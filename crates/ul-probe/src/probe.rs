@@ -26,12 +26,12 @@ use crate::tls::{Seen, cert_info, client_config};
 /// `TCP_NODELAY`, so Nagle holds the body until the header is acknowledged;
 /// with the receiver's delayed ACK that costs ~40 ms per response, which
 /// would be timed as the peer's. Acknowledging at once removes that artifact.
-struct AckNow(TcpStream);
+struct AckNow(TcpStream, bool);
 
 impl AckNow {
     fn arm(&self) {
         #[cfg(target_os = "linux")]
-        {
+        if self.1 {
             let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
         }
     }
@@ -377,7 +377,7 @@ async fn drive(
     *connected_to = Some(addr);
     // DICOM exchanges are small request/response PDUs: do not wait for Nagle.
     let _ = tcp.set_nodelay(true);
-    let tcp = AckNow(tcp);
+    let tcp = AckNow(tcp, opts.quick_ack);
 
     match tls {
         None => converse(run, tcp, target, opts).await,
