@@ -252,7 +252,7 @@ mod tests {
     fn median_of_three_ignores_a_falseticker() {
         let servers = vec![
             ServerReport::from_outcomes(addr(1), vec![Ok(sample(10, 1))]),
-            ServerReport::from_outcomes(addr(2), vec![Ok(sample(3600_000, 1))]),
+            ServerReport::from_outcomes(addr(2), vec![Ok(sample(3_600_000, 1))]),
             ServerReport::from_outcomes(addr(3), vec![Ok(sample(12, 1))]),
         ];
         let m = select(servers, Timestamp::UNIX_EPOCH).unwrap();
