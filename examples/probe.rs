@@ -68,7 +68,9 @@ fn main() {
         i += 1;
     }
     let [host, port, called, rest @ ..] = positional.as_slice() else {
-        eprintln!("usage: probe HOST PORT CALLED_AE [CALLING_AE] [--json] [--propose SOP=TS,..] [--tls CA.pem]");
+        eprintln!(
+            "usage: probe HOST PORT CALLED_AE [CALLING_AE] [--json] [--propose SOP=TS,..] [--tls CA.pem]"
+        );
         std::process::exit(2);
     };
     let calling = rest.first().map_or("ANNEXR", String::as_str);
