@@ -64,25 +64,9 @@ impl Target {
 /// Check an AE title against PS3.5 (VR AE): 1–16 significant characters of
 /// the default repertoire, no backslash, no control characters.
 pub fn check_ae_title(title: &str) -> Result<(), String> {
-    let t = title.trim_matches(' ');
-    if t.is_empty() {
-        return Err(format!("AE title {title:?} is empty or only spaces"));
-    }
-    if t.len() > 16 {
-        return Err(format!(
-            "AE title {title:?} has {} characters, at most 16 are allowed",
-            t.len()
-        ));
-    }
-    if let Some(c) = t
-        .chars()
-        .find(|c| !c.is_ascii() || c.is_ascii_control() || *c == '\\')
-    {
-        return Err(format!(
-            "AE title {title:?} contains {c:?}, not allowed in an AE title"
-        ));
-    }
-    Ok(())
+    annexr_model::AeTitle::new(title)
+        .map(|_| ())
+        .map_err(|e| format!("AE title {title:?}: {e}"))
 }
 
 /// How to probe: what to propose and how long to wait.
