@@ -171,7 +171,7 @@ impl InstallJournal {
     }
 
     /// Writes atomically: temp file, fsync, rename, fsync of the directory.
-    fn store(&self, path: &Path) -> Result<()> {
+    pub fn store(&self, path: &Path) -> Result<()> {
         let err = |e: std::io::Error| Error::Journal {
             path: path.display().to_string(),
             cause: e.to_string(),
@@ -225,6 +225,36 @@ impl LdapClient {
             rc if is_refusal_code(rc) => Ok(Added::Refused(rc, res.text)),
             _ => Err(Error::ldap(&server, format!("add {}", e.dn), &res)),
         }
+    }
+
+    /// True when no Network AE outside `device_dn` has the title `t`.
+    async fn title_unused_elsewhere(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+        t: &AeTitle,
+        device_dn: &annexr_model::Dn,
+    ) -> Result<bool> {
+        let filter = format!(
+            "(&(objectClass={})({}={}))",
+            annexr_model::schema::oc::NETWORK_AE,
+            annexr_model::schema::attr::AE_TITLE,
+            annexr_model::escape_filter_value(t.as_str())
+        );
+        let (aes, res, server) = self
+            .inner
+            .search(
+                stats,
+                &roots.devices_dn().to_string(),
+                ldap3::Scope::Subtree,
+                &filter,
+                &["1.1"],
+            )
+            .await?;
+        crate::client::check(&server, "find AE using a pending title", &res)?;
+        Ok(aes
+            .iter()
+            .all(|e| e.dn.parent().is_some_and(|p| p.matches(device_dn))))
     }
 
     /// Installs a device (R.1.2.2 steps 6–9). See [`LdapClient::install_with`].
@@ -347,11 +377,9 @@ impl LdapClient {
                 tracing::warn!("cleanup: cannot delete {dn}: {e}");
             }
         }
-        let titles = journal
-            .state
-            .titles
-            .values()
-            .chain(journal.state.pending.values());
+        // Pending titles (answer unknown) are left alone: one might be
+        // someone else's.
+        let titles = journal.state.titles.values();
         for title in titles.filter_map(|t| AeTitle::new(t).ok()) {
             if let Err(e) = self.unregister_in(stats, roots, &title).await {
                 tracing::warn!("cleanup: cannot release AE title {title}: {e}");
@@ -385,19 +413,27 @@ impl LdapClient {
             let mut allocator = Allocator::new(policies.clone())?;
             if let Some(t) = journal.state.pending.remove(&i) {
                 let t = AeTitle::new(&t)?;
-                // Killed between the add and the journal update: the answer is
-                // unknown, and a "taken" now cannot tell ours from another's.
-                // Propose it once more; if taken, leave it be.
-                match self.register_in(stats, roots, &t).await? {
-                    Registration::Registered => {
-                        journal.state.titles.insert(i, t.to_string());
-                        journal.save()?;
-                        observer(&InstallStep::TitleRegistered { index: i, title: t });
-                        continue;
+                // Killed between the add and the journal update: the add may
+                // have succeeded. The journal names the title only while its add
+                // is unanswered (a "taken" answer is recorded at once), so a
+                // registered title that no AE uses is ours: claim it rather than
+                // leave an orphan. One that an AE of another device uses is not.
+                let ours = match self.register_in(stats, roots, &t).await? {
+                    Registration::Registered => true,
+                    Registration::Taken => {
+                        let ddn = roots.device_dn(&plan.device.name);
+                        self.title_unused_elsewhere(stats, roots, &t, &ddn).await?
                     }
-                    Registration::Taken => allocator.taken(&t),
                     Registration::Refused { rc, text } => return Err(Failure::Refused(rc, text)),
+                };
+                if ours {
+                    journal.state.titles.insert(i, t.to_string());
+                    journal.save()?;
+                    observer(&InstallStep::TitleRegistered { index: i, title: t });
+                    continue;
                 }
+                journal.save()?;
+                allocator.taken(&t);
             }
             let title = loop {
                 let Some(candidate) = allocator.next_candidate(&mut rng) else {
@@ -412,7 +448,10 @@ impl LdapClient {
                 match self.register_in(stats, roots, &candidate).await? {
                     Registration::Registered => break candidate,
                     Registration::Taken => {
+                        // Recorded at once, so a pending title in the journal
+                        // always means "add sent, answer unknown".
                         journal.state.pending.remove(&i);
+                        journal.save()?;
                         allocator.taken(&candidate);
                     }
                     Registration::Refused { rc, text } => {

@@ -553,6 +553,53 @@ async fn killed_install_converges_when_re_run() {
     }
 }
 
+/// Killed after the registry add of a proposed title succeeded but before the
+/// journal recorded it: on resume the title (taken, by ourselves, used by no
+/// AE) is claimed, not orphaned. A pending title another device's AE uses is
+/// not claimed.
+#[tokio::test]
+async fn resume_claims_a_pending_title_that_no_ae_uses() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    seed_site(&slapd, 3); // AET0..AET2 in use by AEs
+    let c = client(&slapd);
+    let dir = tempfile::tempdir().unwrap();
+    for (device_name, pending, expect) in [("pend-1", "PX1", "PX1"), ("pend-2", "AET1", "PX2")] {
+        if pending == "PX1" {
+            // Our add went through just before the kill.
+            assert_eq!(
+                c.register_title("PX1").await.unwrap().value,
+                Registration::Registered
+            );
+        }
+        let path = dir.path().join(format!("{device_name}.journal"));
+        let mut j = annexr_ldap::InstallJournal {
+            device: device_name.into(),
+            ..Default::default()
+        };
+        j.pending.insert(0, pending.into());
+        j.store(&path).unwrap();
+        let d = small_device(device_name, "CT", pending, 104);
+        let plan = InstallPlan::new(d)
+            .policies(
+                0,
+                vec![AllocationPolicy::preferred(&[pending, expect]).unwrap()],
+            )
+            .journal(&path);
+        let r = c.install(&plan).await.unwrap();
+        let InstallOutcome::Installed { device, .. } = r.value else {
+            panic!("{:?}", r.value)
+        };
+        assert_eq!(device.network_aes[0].ae_title, aet(expect), "{device_name}");
+    }
+    // No orphan: every registered title is used by exactly one AE.
+    assert_eq!(
+        c.titles_in_use("").await.unwrap().value,
+        vec!["AET0", "AET1", "AET2", "PX1", "PX2"]
+    );
+}
+
 #[tokio::test]
 async fn concurrent_installs_with_the_same_preferred_titles() {
     let Some(slapd) = or_skip(Slapd::builder().start()) else {
