@@ -640,6 +640,9 @@ impl Configuration {
             layout,
         };
         let (devices_dn, registry_dn) = (cfg.layout.devices_dn(), cfg.layout.registry_dn());
+        // Entries grouped by the device subtree they belong to (keyed by the
+        // normalized DN of the subtree's top), in first-seen order.
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut subtrees: Vec<(Dn, Vec<LdapEntry>)> = Vec::new();
         for e in entries {
             if e.dn.matches(&devices_dn) {
@@ -650,14 +653,34 @@ impl Configuration {
                 cfg.unique_ae_titles.push(UniqueAeTitle::from_entry(e)?);
             } else if let Some(rel) = e.dn.relative_to(&devices_dn).filter(|r| !r.is_empty()) {
                 let top = Dn::from_rdns(rel.rdns()[rel.len() - 1..].to_vec()).join(&devices_dn);
-                match subtrees.iter_mut().find(|(dn, _)| dn.matches(&top)) {
-                    Some((_, v)) => v.push(e.clone()),
-                    None => subtrees.push((top, vec![e.clone()])),
-                }
+                let i = *index.entry(top.normalized()).or_insert_with(|| {
+                    subtrees.push((top, Vec::new()));
+                    subtrees.len() - 1
+                });
+                subtrees[i].1.push(e.clone());
             }
         }
-        for (_, entries) in subtrees {
-            cfg.devices.push(Device::from_entries(&entries)?);
+        for (top, entries) in subtrees {
+            let device = Device::from_entries(&entries)?;
+            // The device entry must be the top of its subtree, since writing puts it there.
+            if !entries
+                .iter()
+                .any(|e| e.dn.matches(&top) && e.has_object_class(oc::DEVICE))
+            {
+                return Err(Error::mapping(
+                    &top,
+                    "dn",
+                    "entries below cn=Devices outside a device entry",
+                ));
+            }
+            if cfg.device(&device.name).is_some() {
+                return Err(Error::mapping(
+                    &top,
+                    attr::DEVICE_NAME,
+                    format!("device {:?} appears twice", device.name),
+                ));
+            }
+            cfg.devices.push(device);
         }
         Ok(cfg)
     }
@@ -998,5 +1021,18 @@ mod tests {
         let back = Configuration::from_entries(&entries).unwrap();
         assert_eq!(back, cfg);
         assert!(back.device("MR-1").is_some());
+        // Fuzz finding: a device entry nested deeper below cn=Devices would move on
+        // write (and could collide with another device), so it is refused.
+        let nested_dn = cfg
+            .layout
+            .devices_dn()
+            .child("cn", "folder")
+            .child("dicomDeviceName", "ct-9");
+        let nested = LdapEntry::new(nested_dn)
+            .with("objectClass", "dicomDevice")
+            .with("dicomDeviceName", "ct-9")
+            .with("dicomInstalled", "TRUE");
+        entries.push(nested);
+        assert!(Configuration::from_entries(&entries).is_err());
     }
 }
