@@ -113,6 +113,51 @@ fn diff_operations_apply_with_ldapmodify_and_guard_against_concurrent_edits() {
 }
 
 #[test]
+fn modrdn_and_delete_records_apply_with_ldapmodify() {
+    use annexr_model::ldif::LdifRecord;
+    use annexr_model::{Rdn, mapping};
+    let Some(slapd) = or_skip(Slapd::builder().read_only(false).start()) else {
+        return;
+    };
+    let l = layout(&slapd);
+    let d = device("us-1", "US");
+    slapd.ldapadd(&export_device(&d, &l)).unwrap();
+    let dev_dn = d.dn(&l);
+    let ae_dn = mapping::ae_dn(&dev_dn, &aet("US1"));
+    let records = vec![
+        LdifRecord::ModRdn {
+            dn: ae_dn.child("cn", "CT Image Storage SCU"),
+            new_rdn: Rdn::new("cn", "CT Storage, renamed"),
+            delete_old_rdn: true,
+            new_superior: None,
+        },
+        LdifRecord::Delete(ae_dn.child("cn", "Verification SCP")),
+    ];
+    slapd.ldapmodify(&write_ldif(&records)).unwrap();
+    let back = read_back(&slapd);
+    let ae = back.device("us-1").unwrap().ae(&aet("US1")).unwrap();
+    let names: Vec<&str> = ae
+        .transfer_capabilities
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(
+        names.contains(&"Verification SCU") && names.contains(&"CT Storage, renamed"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn generated_schema_is_the_one_the_lab_loads() {
+    assert_eq!(annexr_model::openldap_schema(), annexr_lab::DICOM_SCHEMA);
+    assert_eq!(
+        annexr_model::openldap_schema_ldif(),
+        annexr_lab::DICOM_SCHEMA_LDIF
+    );
+}
+
+#[test]
 fn hostile_names_stay_values_in_dns_and_filters() {
     let Some(slapd) = or_skip(Slapd::builder().read_only(false).start()) else {
         return;
