@@ -146,6 +146,8 @@ impl<A: Apply> Driver<A> {
     /// Feeds one event and performs its actions.
     async fn feed(&mut self, event: Event<'_>) -> Result<Vec<Happened>, Error> {
         let now = self.now();
+        // The prefix of the address in use, before the event may drop it.
+        let prefix = self.client.lease().map_or(24, Lease::prefix_len);
         let (client, actions) = self.client.clone().handle(event, now, self.rng.as_mut());
         self.client = client;
         let mut happened = Vec::new();
@@ -178,7 +180,6 @@ impl<A: Apply> Driver<A> {
                     }
                 }
                 Action::Deconfigure { address, reason } => {
-                    let prefix = self.client.lease().map_or(24, Lease::prefix_len);
                     if let Err(e) = self.applier.remove(&self.interface, address, prefix) {
                         // The address may already be gone (declined before use).
                         tracing::debug!("{e}");
