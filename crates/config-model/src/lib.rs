@@ -12,6 +12,31 @@
 //! | [`validate`] | rules: ports, host names, UIDs, references |
 //! | [`dn`], [`filter`] | RFC 4514 DNs, RFC 4515 filters, escaping |
 //! | [`entry`], [`mapping`] | the neutral [`LdapEntry`] and model ⇄ entry |
+//! | [`ldif`] | RFC 2849 reader and writer, device export |
+//! | [`diff`] | typed differences between two device descriptions, LDAP modify operations |
+//! | [`store`] | the versioned JSON form of a device |
+//! | [`sample`] | sample devices for examples, tests and benches |
+//!
+//! ```
+//! use annexr_model::{AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection};
+//! use annexr_model::model::{TransferCapability, TransferRole};
+//!
+//! let device = Device::new("ct-1")
+//!     .with_device_type("CT")
+//!     .with_connection(NetworkConnection::new("dicom", "ct1.example.org", Some(11112)))
+//!     .with_ae(
+//!         NetworkAe::new(AeTitle::new("CT1")?)
+//!             .connection("dicom")
+//!             .roles(true, false)
+//!             .transfer_capability(TransferCapability::verification(TransferRole::Scu)),
+//!     );
+//! device.validate()?;
+//! let layout = Layout::under(&Dn::parse("dc=example,dc=org")?);
+//! let ldif = annexr_model::ldif::export_device(&device, &layout);
+//! let back = Device::from_entries(&annexr_model::parse_entries(&ldif)?[1..])?;
+//! assert_eq!(back, device);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod aetitle;
