@@ -41,3 +41,6 @@ pub use select::{
     AccuracyClass, Discard, HIGH_ACCURACY, Measurement, ORDINARY, ServerReport, select,
 };
 pub use sysclock::SystemClock;
+
+/// The time types of this API (`Timestamp`, `SignedDuration`, `TimeZone`).
+pub use jiff;
