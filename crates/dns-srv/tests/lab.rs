@@ -412,3 +412,25 @@ fn blocking_facade_and_txt() {
     let again = d.txt("_dicom._tcp.example.org").unwrap();
     assert!(matches!(again.source, Source::Cache { .. }));
 }
+
+/// An RRset too big for one UDP datagram: dnsmasq truncates it, the resolver
+/// asks again over TCP and gets every record.
+#[tokio::test]
+async fn truncated_answer_falls_back_to_tcp() {
+    let mut b = Dnsmasq::builder();
+    for i in 0..60u16 {
+        let target = format!("ldap-replica-with-a-long-name-{i:02}.example.org");
+        b = b
+            .srv(SrvRecord::new("_ldap._tcp.example.org", &target, 389).weight(i))
+            .host(&target, LOCAL);
+    }
+    let Some(dns) = or_skip(b.start()) else {
+        return;
+    };
+    let d = SrvDiscoverer::new(config(&[dns.addr()], &["example.org"])).unwrap();
+    let found = d.discover_ldap().await.unwrap();
+    assert_eq!(found.targets.len(), 60);
+    // The truncated UDP answer and the TCP retry: two queries for one lookup.
+    let log = dns.log();
+    assert_eq!(count(&log, "query[SRV] _ldap._tcp.example.org"), 2, "{log}");
+}
