@@ -64,11 +64,11 @@ pub fn settings() -> (ClientConfig, Vec<String>, Option<Slapd>) {
             (cfg, Some(slapd))
         }
     };
-    if lab.is_none() {
-        if let Some(dn) = bind {
-            let password = std::env::var("ANNEXR_LDAP_PASSWORD").unwrap_or_default();
-            config = config.simple_bind(dn, password);
-        }
+    if lab.is_none()
+        && let Some(dn) = bind
+    {
+        let password = std::env::var("ANNEXR_LDAP_PASSWORD").unwrap_or_default();
+        config = config.simple_bind(dn, password);
     }
     if let Some(base) = base {
         config = config.base_dn(base);
