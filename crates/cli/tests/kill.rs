@@ -88,7 +88,7 @@ fn killed_installs_and_store_writes_converge_on_restart() {
     };
     let dir = tempfile::tempdir().unwrap();
     // How long one whole install takes, to spread the kills over it.
-    let (probe_name, probe_local) = write_device(dir.path(), 99);
+    let (probe_name, probe_local) = write_device(dir.path(), 999);
     let (probe_config, _) = write_config(dir.path(), &slapd, &probe_name);
     let started = Instant::now();
     assert!(
