@@ -45,6 +45,19 @@ fn config(ifname: &str) -> ClientConfig {
         .unwrap()
 }
 
+/// The messages sent, with DISCOVER retransmissions folded: dnsmasq pings
+/// a new address for ~3 s before offering it, and the first retransmission
+/// comes after 4 s ± 1 s (RFC 2131 §4.1), so a second DISCOVER is legitimate.
+fn sent_folded(sent: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in sent {
+        if !(s == "DISCOVER" && out.last().is_some_and(|l| l == "DISCOVER")) {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
 fn check_every_option(lab: &DhcpLab, lease: &Lease) {
     let e = lab.expected();
     let a = u32::from(lease.address);
@@ -120,7 +133,7 @@ fn discover_to_bound(server: DhcpServer) {
         "{addr_shown}"
     );
     assert_eq!(
-        stats.sent[..2],
+        sent_folded(&stats.sent)[..2],
         ["DISCOVER".to_owned(), "REQUEST".to_owned()]
     );
     assert_eq!(stats.sent.last().map(String::as_str), Some("RELEASE"));
@@ -295,7 +308,10 @@ fn renewal(server: DhcpServer, lease_secs: u32) {
         took <= half + Duration::from_secs(2),
         "renewed after {took:?}"
     );
-    assert_eq!(sent, ["DISCOVER", "REQUEST", "REQUEST", "RELEASE"]);
+    assert_eq!(
+        sent_folded(&sent),
+        ["DISCOVER", "REQUEST", "REQUEST", "RELEASE"]
+    );
 }
 
 #[test]
@@ -405,7 +421,7 @@ fn decline(server: DhcpServer) {
         "the declined address is not taken again"
     );
     assert_eq!(
-        sent[..3],
+        sent_folded(&sent)[..3],
         [
             "DISCOVER".to_owned(),
             "REQUEST".to_owned(),
@@ -476,7 +492,11 @@ fn wrong_xid_ignored(server: DhcpServer) {
     assert!(wrong_xid > 0, "no foreign reply seen: {waiting:?}");
     assert!(waiting.sent.iter().all(|s| s == "INFORM"));
     check_every_option(&lab, &lease);
-    assert_eq!(stats.sent, ["DISCOVER", "REQUEST"]);
+    assert_eq!(
+        sent_folded(&stats.sent),
+        ["DISCOVER", "REQUEST"],
+        "{stats:?}"
+    );
     eprintln!(
         "ignored {wrong_xid} replies to udhcpc while waiting, {} while binding",
         stats.ignored.len()
