@@ -16,6 +16,16 @@ use crate::store::StoredState;
 /// An LDAP client for the settings (bind, TLS, timeouts, base DN) and the
 /// server list (in failover order).
 pub fn client(config: &StartupConfig, urls: &[String]) -> Result<LdapClient, String> {
+    client_with_base(config, urls, None)
+}
+
+/// Like [`client`], with a base DN remembered from an earlier boot used when
+/// the settings name none.
+fn client_with_base(
+    config: &StartupConfig,
+    urls: &[String],
+    remembered_base: Option<&str>,
+) -> Result<LdapClient, String> {
     let mut client_config = ClientConfig::with_servers(urls.to_vec())
         .starttls(config.ldap.starttls)
         .timeouts(
@@ -32,8 +42,8 @@ pub fn client(config: &StartupConfig, urls: &[String]) -> Result<LdapClient, Str
     if let Some(ca) = &config.ldap.ca_file {
         client_config = client_config.ca_file(ca.clone());
     }
-    if let Some(base) = &config.ldap.base_dn {
-        client_config = client_config.base_dn(base.clone());
+    if let Some(base) = config.ldap.base_dn.as_deref().or(remembered_base) {
+        client_config = client_config.base_dn(base.to_string());
     }
     LdapClient::new(client_config).map_err(|e| e.to_string())
 }
@@ -66,14 +76,22 @@ pub(crate) async fn run(
             _ => {}
         }
     }
-    let client = match urls.is_empty() {
-        true => Err("no LDAP server is known".to_string()),
-        false => client(config, urls),
-    };
-    let lookup = match &client {
-        Ok(client) => client.load_device(name).await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.clone()),
-    };
+    let remembered = stored
+        .ldap_base_dn
+        .clone()
+        .filter(|_| config.ldap.base_dn.is_none());
+    let (mut client, mut lookup) = load(config, urls, name, remembered.as_deref()).await;
+    let stale = !matches!(&lookup, Ok(c) if matches!(c.value, DeviceLookup::Found(_)));
+    if remembered.is_some() && stale {
+        // The directory may have moved since the last boot: locate it anew.
+        (client, lookup) = load(config, urls, name, None).await;
+    }
+    if let (Ok(client), Ok(_)) = (&client, &lookup)
+        && let Ok(layout) = client.locate().await
+    {
+        // Remembered for the next boot; the client already knows it.
+        stored.ldap_base_dn = Some(layout.value.config_dn.to_string());
+    }
     match lookup {
         Ok(counted) => {
             let trips = counted.stats.round_trips;
@@ -119,6 +137,27 @@ pub(crate) async fn run(
             offline(name, local, stored, recorder, &why)
         }
     }
+}
+
+type Lookup = Result<annexr_ldap::Counted<DeviceLookup>, String>;
+
+/// Connects and loads `name`, with `base` as the configuration root when given.
+async fn load(
+    config: &StartupConfig,
+    urls: &[String],
+    name: &str,
+    base: Option<&str>,
+) -> (Result<LdapClient, String>, Lookup) {
+    let client = if urls.is_empty() {
+        Err("no LDAP server is known".to_string())
+    } else {
+        client_with_base(config, urls, base)
+    };
+    let lookup = match &client {
+        Ok(client) => client.load_device(name).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.clone()),
+    };
+    (client, lookup)
 }
 
 /// R.4 steps 5–6: confirm the stored configuration matches, apply LDAP's.

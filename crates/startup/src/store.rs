@@ -39,6 +39,11 @@ pub struct StoredState {
     /// AE titles this device registered in the unique AE titles registry.
     #[serde(default)]
     pub registered_titles: Vec<String>,
+    /// The DN of the `dicomConfigurationRoot` found at the last successful
+    /// load: the next boot searches there directly instead of locating it
+    /// again (two round trips saved).
+    #[serde(default)]
+    pub ldap_base_dn: Option<String>,
     /// Fields a newer version wrote; kept and written back unchanged.
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_json::Value>,

@@ -309,3 +309,53 @@ fn dhcp_startup_in_a_namespace_takes_the_server_lists_from_the_lease() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn the_second_boot_searches_the_remembered_configuration_root_directly() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = site_config(&site, "CT-SCANNER-1");
+    config.time.enabled = false;
+    config.store.path = Some(dir.path().join("state.json"));
+    let trips = |outcome: &annexr::StartupOutcome| {
+        outcome
+            .report
+            .step(Step::Ldap)
+            .unwrap()
+            .round_trips
+            .unwrap()
+    };
+    let first = Startup::builder()
+        .config(config.clone())
+        .build()
+        .run()
+        .await;
+    let second = Startup::builder()
+        .config(config.clone())
+        .build()
+        .run()
+        .await;
+    assert_eq!(second.report.configuration_source, Some(Source::Ldap));
+    // Root DSE and the search for dicomConfigurationRoot are skipped.
+    assert_eq!(
+        trips(&second) + 2,
+        trips(&first),
+        "{}\n{}",
+        first.report,
+        second.report
+    );
+    // A remembered root that no longer holds the device is located anew.
+    let store = FileStore::new(dir.path().join("state.json"));
+    let (mut state, _) = store.load().unwrap();
+    state.ldap_base_dn = Some("cn=Old Configuration,dc=hospital,dc=example".into());
+    store.save(&state).unwrap();
+    let third = Startup::builder().config(config).build().run().await;
+    assert_eq!(
+        third.report.configuration_source,
+        Some(Source::Ldap),
+        "{}",
+        third.report
+    );
+}
