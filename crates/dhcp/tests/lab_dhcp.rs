@@ -533,3 +533,86 @@ fn blocking_facade_obtains_a_lease() {
         .unwrap();
     check_every_option(&lab, &lease);
 }
+
+/// The lease file of a real systemd-networkd (Debian's 252) that got its
+/// lease from the lab server, read with `sources::read_networkd`. networkd
+/// runs in the client namespace with its own tmpfs /run/systemd (the mount
+/// namespace of `ip netns exec`), and the file is copied out for reading.
+#[test]
+fn networkd_lease_file_from_a_real_networkd() {
+    let networkd = std::path::Path::new("/lib/systemd/systemd-networkd");
+    if !networkd.exists() {
+        eprintln!("SKIPPED: systemd-networkd is not installed");
+        return;
+    }
+    let Some(lab) = or_skip(DhcpLab::start(DhcpServer::Dnsmasq)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lease");
+    let script = format!(
+        "set -e
+mount -t tmpfs tmpfs /run/systemd
+# No udev here: networkd treats links as initialized when /sys is read-only
+# (the container interface); this sysfs is the namespace's own mount.
+mount -o remount,ro /sys
+mkdir -p /run/systemd/network /run/systemd/netif/leases /run/systemd/netif/links
+chown -R systemd-network:systemd-network /run/systemd/netif
+printf '[Match]\\nName={ifname}\\n[Network]\\nDHCP=ipv4\\n[DHCPv4]\\nClientIdentifier=mac\\nUseTimezone=yes\\nUseDomains=yes\\n' \
+  > /run/systemd/network/50-annexr-lab.network
+{networkd} &
+pid=$!
+for i in $(seq 1 150); do
+  for f in /run/systemd/netif/leases/*; do
+    if [ -s \"$f\" ] && grep -q '^ADDRESS=' \"$f\"; then cp \"$f\" {out}; kill $pid; exit 0; fi
+  done
+  sleep 0.2
+done
+kill $pid; exit 1",
+        networkd = networkd.display(),
+        out = out.display()
+    );
+    let result = lab
+        .client_command("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "networkd got no lease: {}\n{}",
+        String::from_utf8_lossy(&result.stderr),
+        lab.server_log()
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lease = annexr_dhcp::sources::read_networkd(&out).unwrap();
+    let e = lab.expected();
+    assert_eq!(lease.source, annexr_dhcp::LeaseSource::SystemdNetworkd);
+    assert!(
+        (u32::from(e.pool_start)..=u32::from(e.pool_end)).contains(&u32::from(lease.address)),
+        "{text}"
+    );
+    assert_eq!(lease.subnet_mask, Some(e.netmask), "{text}");
+    assert_eq!(lease.routers, vec![e.router], "{text}");
+    assert_eq!(lease.server_id, Some(e.server), "{text}");
+    assert_eq!(lease.dns_servers, e.dns_servers, "{text}");
+    assert_eq!(lease.ntp_servers, e.ntp_servers, "{text}");
+    assert_eq!(lease.domain_search, e.domain_search, "{text}");
+    assert_eq!(
+        lease.domain_name.as_deref(),
+        Some(e.domain_name.as_str()),
+        "{text}"
+    );
+    assert_eq!(
+        lease.tz_name.as_deref(),
+        Some(e.tz_database_name.as_str()),
+        "{text}"
+    );
+    assert_eq!(
+        lease.lease_time,
+        Some(Duration::from_secs(u64::from(e.lease_secs))),
+        "{text}"
+    );
+    eprintln!("networkd lease file:\n{text}");
+}
