@@ -616,3 +616,83 @@ kill $pid; exit 1",
     );
     eprintln!("networkd lease file:\n{text}");
 }
+
+/// The lease file of a real ISC dhclient (4.4) that got its lease from the
+/// lab server, read with `sources::read_dhclient`.
+#[test]
+fn dhclient_lease_file_from_a_real_dhclient() {
+    if std::process::Command::new("dhclient")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: dhclient is not installed (apt-get install isc-dhcp-client)");
+        return;
+    }
+    let Some(lab) = or_skip(DhcpLab::start(DhcpServer::Dnsmasq)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (conf, leases, pid) = (
+        dir.path().join("dhclient.conf"),
+        dir.path().join("dhclient.leases"),
+        dir.path().join("dhclient.pid"),
+    );
+    std::fs::write(
+        &conf,
+        "option pcode code 100 = text;\noption tcode code 101 = text;\n\
+         request subnet-mask, broadcast-address, time-offset, routers, domain-name, \
+         domain-name-servers, domain-search, host-name, ntp-servers, pcode, tcode, \
+         dhcp-lease-time, dhcp-renewal-time, dhcp-rebinding-time;\n",
+    )
+    .unwrap();
+    let status = lab
+        .client_command("dhclient")
+        .args(["-4", "-1", "-sf", "/bin/true", "-cf"])
+        .arg(&conf)
+        .arg("-lf")
+        .arg(&leases)
+        .arg("-pf")
+        .arg(&pid)
+        .arg(&ifname)
+        .output()
+        .unwrap();
+    // dhclient went to the background after binding: stop it.
+    if let Ok(p) = std::fs::read_to_string(&pid) {
+        let _ = std::process::Command::new("kill").arg(p.trim()).status();
+    }
+    assert!(status.status.success(), "dhclient: {status:?}");
+    let text = std::fs::read_to_string(&leases).unwrap();
+    let lease = annexr_dhcp::sources::read_dhclient(&leases, Some(&ifname)).unwrap();
+    let e = lab.expected();
+    assert_eq!(lease.source, annexr_dhcp::LeaseSource::Dhclient);
+    assert!(
+        (u32::from(e.pool_start)..=u32::from(e.pool_end)).contains(&u32::from(lease.address)),
+        "{text}"
+    );
+    assert_eq!(lease.subnet_mask, Some(e.netmask), "{text}");
+    assert_eq!(lease.routers, vec![e.router], "{text}");
+    assert_eq!(lease.server_id, Some(e.server), "{text}");
+    assert_eq!(lease.dns_servers, e.dns_servers, "{text}");
+    assert_eq!(lease.ntp_servers, e.ntp_servers, "{text}");
+    assert_eq!(lease.domain_search, e.domain_search, "{text}");
+    assert_eq!(lease.time_offset, Some(e.time_offset), "{text}");
+    assert_eq!(
+        lease.posix_tz.as_deref(),
+        Some(e.posix_tz.as_str()),
+        "{text}"
+    );
+    assert_eq!(
+        lease.tz_name.as_deref(),
+        Some(e.tz_database_name.as_str()),
+        "{text}"
+    );
+    assert_eq!(
+        lease.lease_time,
+        Some(Duration::from_secs(u64::from(e.lease_secs))),
+        "{text}"
+    );
+    assert!(lease.malformed.is_empty(), "{:?}\n{text}", lease.malformed);
+    eprintln!("dhclient lease file:\n{text}");
+}
