@@ -54,17 +54,5 @@ pub fn inform<A: Apply>(
         Driver::new(interface, Client::inform(config, address), applier)?
             .informed(timeout)
             .await
-            .map_err(|e| match e {
-                Error::InformUnanswered {
-                    interface,
-                    attempts,
-                    ..
-                } => Error::InformUnanswered {
-                    interface,
-                    address,
-                    attempts,
-                },
-                other => other,
-            })
     })
 }

@@ -466,6 +466,14 @@ impl Client {
         }
     }
 
+    /// The fixed address of an INFORM client.
+    pub fn inform_address(&self) -> Option<Ipv4Addr> {
+        match &self.state {
+            State::InformInit { address } | State::Informing { address, .. } => Some(*address),
+            _ => None,
+        }
+    }
+
     /// The transaction id a reply must carry, if one is awaited.
     pub fn xid(&self) -> Option<u32> {
         self.tx().map(|t| t.xid)

@@ -11,7 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-use crate::client::{Action, Client, Destination, Event, Ignored, LossReason, StateName};
+use crate::client::{Action, Client, Destination, Event, Ignored, LossReason};
 use crate::error::Error;
 use crate::lease::Lease;
 use crate::os::{Applied, Apply};
@@ -275,15 +275,11 @@ impl<A: Apply> Driver<A> {
 
     /// For an INFORM client: runs until the answer, or the bounded give-up.
     pub async fn informed(&mut self, timeout: Duration) -> Result<Lease, Error> {
-        let address = match self.client.state() {
-            StateName::InformInit | StateName::Informing => None,
-            _ => Some(()),
-        };
-        if address.is_some() {
+        let Some(address) = self.client.inform_address() else {
             return Err(Error::Config(
                 "this client was not made with Client::inform".into(),
             ));
-        }
+        };
         let iface = self.interface.clone();
         let r = self
             .run_until(timeout, |h| match h {
@@ -294,7 +290,7 @@ impl<A: Apply> Driver<A> {
             .await?;
         r.map_err(|attempts| Error::InformUnanswered {
             interface: iface,
-            address: Ipv4Addr::UNSPECIFIED,
+            address,
             attempts,
         })
     }

@@ -696,3 +696,40 @@ fn dhclient_lease_file_from_a_real_dhclient() {
     assert!(lease.malformed.is_empty(), "{:?}\n{text}", lease.malformed);
     eprintln!("dhclient lease file:\n{text}");
 }
+
+/// DHCPINFORM that nobody answers (the address is on no subnet of the
+/// server) stops after the configured number of attempts instead of
+/// looping (dhcpcd#47); through the blocking facade.
+#[test]
+fn inform_unanswered_gives_up_after_bounded_attempts() {
+    let Some(lab) = or_skip(DhcpLab::start(DhcpServer::Kea)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let off_subnet = Ipv4Addr::new(192, 0, 2, 77);
+    let started = std::time::Instant::now();
+    let result = lab
+        .in_client_ns(|| {
+            let mut cfg = config(&ifname);
+            cfg.inform_attempts = 2;
+            annexr_dhcp::blocking::inform(
+                &ifname,
+                cfg,
+                off_subnet,
+                ReportOnly::default(),
+                Duration::from_secs(60),
+            )
+        })
+        .unwrap();
+    let took = started.elapsed();
+    match result {
+        Err(Error::InformUnanswered {
+            address, attempts, ..
+        }) => {
+            assert_eq!((address, attempts), (off_subnet, 2));
+        }
+        other => panic!("expected InformUnanswered, got {other:?}"),
+    }
+    // 4 s ± 1 then 8 s ± 1: well before the 60 s outer timeout.
+    assert!(took < Duration::from_secs(16), "{took:?}");
+}
