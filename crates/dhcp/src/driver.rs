@@ -160,14 +160,28 @@ impl<A: Apply> Driver<A> {
                     };
                     let name = format!("{:?}", out.kind).to_uppercase();
                     tracing::debug!(interface = %self.interface, xid = out.xid, %dest, "send {name}");
-                    self.socket
+                    let mut sent = self
+                        .socket
                         .send_to(&out.bytes, SocketAddrV4::new(dest, SERVER_PORT))
-                        .await
-                        .map_err(|cause| Error::Socket {
-                            interface: self.interface.clone(),
-                            step: format!("send {name} to {dest}"),
-                            cause,
-                        })?;
+                        .await;
+                    // When the unicast cannot be sent at all (no route to the
+                    // server, e.g. the OS removed the address), a broadcast
+                    // still reaches the server.
+                    if sent.is_err() && dest != Ipv4Addr::BROADCAST {
+                        tracing::debug!(interface = %self.interface, "unicast to {dest} failed, broadcasting {name}");
+                        sent = self
+                            .socket
+                            .send_to(
+                                &out.bytes,
+                                SocketAddrV4::new(Ipv4Addr::BROADCAST, SERVER_PORT),
+                            )
+                            .await;
+                    }
+                    sent.map_err(|cause| Error::Socket {
+                        interface: self.interface.clone(),
+                        step: format!("send {name} to {dest}"),
+                        cause,
+                    })?;
                     self.stats.sent.push(name);
                 }
                 Action::Configure { lease, renewed } => {

@@ -181,3 +181,51 @@ impl Apply for IpCommand {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lease::LeaseSource;
+    use crate::options::Route;
+
+    #[test]
+    fn report_only_says_what_it_would_do() {
+        let mut l = Lease::new(LeaseSource::Dhcp, Ipv4Addr::new(10, 231, 0, 100));
+        l.subnet_mask = Some(Ipv4Addr::new(255, 255, 255, 0));
+        l.routers = vec![Ipv4Addr::new(10, 231, 0, 1)];
+        l.dns_servers = vec![Ipv4Addr::new(10, 231, 0, 1)];
+        let mut r = ReportOnly::default();
+        assert_eq!(r.apply("eth0", &l, false).unwrap(), Applied::Applied);
+        r.remove("eth0", l.address, 24).unwrap();
+        assert_eq!(
+            r.log,
+            [
+                "add 10.231.0.100/24 to eth0",
+                "route 0.0.0.0/0 via 10.231.0.1 dev eth0",
+                "dns 10.231.0.1",
+                "remove 10.231.0.100/24 from eth0",
+            ]
+        );
+        // RFC 3442: option 121 replaces routers for routing.
+        l.classless_routes = vec![Route {
+            destination: Ipv4Addr::new(10, 9, 0, 0),
+            prefix_len: 16,
+            gateway: Ipv4Addr::new(10, 231, 0, 254),
+        }];
+        assert_eq!(l.routes().len(), 1);
+    }
+
+    #[test]
+    fn ip_command_failure_names_interface_step_and_cause() {
+        let mut ip = IpCommand {
+            ip: PathBuf::from("/nonexistent/ip"),
+            resolv_conf: None,
+        };
+        let l = Lease::new(LeaseSource::Dhcp, Ipv4Addr::new(10, 231, 0, 100));
+        let e = ip.apply("eth7", &l, false).unwrap_err().to_string();
+        assert!(
+            e.contains("eth7") && e.contains("add address") && e.contains("/nonexistent/ip"),
+            "{e}"
+        );
+    }
+}
