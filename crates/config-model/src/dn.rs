@@ -185,14 +185,22 @@ impl Dn {
 }
 
 fn value_ignores_case(attr: &str) -> bool {
-    // cn, dc, ou, … are case-ignore; the DICOM table says which of ours are not.
-    schema::attribute_type(attr).is_none_or(|t| t.equality.ignores_case())
+    // cn, dc, ou, … are case-ignore; the DICOM table says which of ours are not
+    // (checked only for `dicom*` names: this runs for every RDN comparison).
+    let dicom = attr
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("dicom"));
+    !dicom || schema::attribute_type(attr).is_none_or(|t| t.equality.ignores_case())
 }
 
 fn ava_matches(a: &Ava, b: &Ava) -> bool {
     a.attr.eq_ignore_ascii_case(&b.attr)
         && if value_ignores_case(&a.attr) {
-            a.value.to_lowercase() == b.value.to_lowercase()
+            if a.value.is_ascii() && b.value.is_ascii() {
+                a.value.eq_ignore_ascii_case(&b.value)
+            } else {
+                a.value.to_lowercase() == b.value.to_lowercase()
+            }
         } else {
             a.value == b.value
         }

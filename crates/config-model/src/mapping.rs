@@ -479,7 +479,15 @@ impl Device {
     /// Reads one device from the entries of its subtree, in any order (as a subtree
     /// search returns them). Entries outside the device's subtree are an error.
     pub fn from_entries(entries: &[LdapEntry]) -> Result<Self> {
-        let mut devs = entries.iter().filter(|e| e.has_object_class(oc::DEVICE));
+        Self::from_entry_refs(&entries.iter().collect::<Vec<_>>())
+    }
+
+    /// [`Device::from_entries`] over borrowed entries.
+    pub fn from_entry_refs(entries: &[&LdapEntry]) -> Result<Self> {
+        let mut devs = entries
+            .iter()
+            .copied()
+            .filter(|e| e.has_object_class(oc::DEVICE));
         let (Some(dev), None) = (devs.next(), devs.next()) else {
             let dn = entries
                 .first()
@@ -494,7 +502,7 @@ impl Device {
         let mut device = Self::from_device_entry(dev)?;
         let mut tcs = Vec::new();
         let mut aes: Vec<(Dn, NetworkAe)> = Vec::new();
-        for e in entries {
+        for &e in entries {
             if std::ptr::eq(e, dev) {
                 continue;
             }
@@ -643,7 +651,7 @@ impl Configuration {
         // Entries grouped by the device subtree they belong to (keyed by the
         // normalized DN of the subtree's top), in first-seen order.
         let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        let mut subtrees: Vec<(Dn, Vec<LdapEntry>)> = Vec::new();
+        let mut subtrees: Vec<(Dn, Vec<&LdapEntry>)> = Vec::new();
         for e in entries {
             if e.dn.matches(&devices_dn) {
                 cfg.devices_root = DevicesRoot::from_entry(e)?;
@@ -657,11 +665,11 @@ impl Configuration {
                     subtrees.push((top, Vec::new()));
                     subtrees.len() - 1
                 });
-                subtrees[i].1.push(e.clone());
+                subtrees[i].1.push(e);
             }
         }
         for (top, entries) in subtrees {
-            let device = Device::from_entries(&entries)?;
+            let device = Device::from_entry_refs(&entries)?;
             // The device entry must be the top of its subtree, since writing puts it there.
             if !entries
                 .iter()
