@@ -5,10 +5,10 @@
 //! (the device subtree).
 //!
 //! `cargo bench --bench startup` runs on loopback. With
-//! `ANNEXR_BENCH_DELAY_MS=20` (root) the whole run moves into a network
-//! namespace of its own whose loopback delays every packet by 10 ms each
-//! way (netem), so one round trip costs 20 ms: total time / 20 ms is the
-//! number of sequential round trips.
+//! `ANNEXR_BENCH_DELAY_MS=20` every server sits behind a lab `DelayRelay`
+//! adding 10 ms each way (a 20 ms round trip; the kernels of these machines
+//! have no netem qdisc), so the time from "server lists known" to
+//! "configured" divided by 20 ms is the number of sequential round trips.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use annexr::{NetworkMode, Startup, StartupConfig, Step};
-use annexr_lab::{Chronyd, Dnsmasq, SITE_DOMAIN, Slapd, SrvRecord, or_skip};
+use annexr_lab::{Chronyd, DelayRelay, Dnsmasq, SITE_DOMAIN, Slapd, SrvRecord, or_skip};
 use annexr_model::{Dn, Layout, NetworkConnection};
 
 const RUNS: usize = 15;
@@ -30,57 +30,22 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Re-runs this bench inside a private namespace with a delayed loopback.
-fn in_delayed_namespace(delay_ms: u32) {
-    let ns = format!("annexr-bench-{}", std::process::id());
-    let ip = |args: &[&str]| {
-        let ok = Command::new("ip")
-            .args(args)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "ip {args:?} failed (needs root and iproute2)");
-    };
-    ip(&["netns", "add", &ns]);
-    ip(&["-n", &ns, "link", "set", "lo", "up"]);
-    let half = format!("{}ms", delay_ms / 2);
-    let tc = Command::new("tc")
-        .args([
-            "-n", &ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", &half,
-        ])
-        .output()
-        .unwrap();
-    if !tc.status.success() {
-        ip(&["netns", "del", &ns]);
-        println!(
-            "the delayed run needs the netem qdisc, which this kernel does not offer ({}); \
-             run without ANNEXR_BENCH_DELAY_MS for the loopback figures and the counted round trips",
-            String::from_utf8_lossy(&tc.stderr).trim()
-        );
-        return;
-    }
-    let status = Command::new("ip")
-        .args(["netns", "exec", &ns])
-        .arg(std::env::current_exe().unwrap())
-        .args(std::env::args().skip(1))
-        .env("ANNEXR_BENCH_IN_NETNS", delay_ms.to_string())
-        .status()
-        .unwrap();
-    ip(&["netns", "del", &ns]);
-    assert!(status.success());
-}
-
 fn main() {
-    let delay: Option<u32> = std::env::var("ANNEXR_BENCH_DELAY_MS")
+    let delay: Option<u64> = std::env::var("ANNEXR_BENCH_DELAY_MS")
         .ok()
         .and_then(|v| v.parse().ok());
-    let inside: Option<u32> = std::env::var("ANNEXR_BENCH_IN_NETNS")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    if let (Some(ms), None) = (delay, inside) {
-        return in_delayed_namespace(ms);
-    }
-    let rtt = inside.map(|ms| Duration::from_millis(u64::from(ms)));
+    let one_way = delay.map(|ms| Duration::from_millis(ms) / 2);
+    let rtt = one_way.map(|d| d * 2);
+    // Each server behind a delay relay when a link delay is asked for.
+    let relay = |upstream: std::net::SocketAddr| -> (std::net::SocketAddr, Option<DelayRelay>) {
+        match one_way {
+            Some(d) => {
+                let r = DelayRelay::start(upstream, d).unwrap();
+                (r.addr(), Some(r))
+            }
+            None => (upstream, None),
+        }
+    };
 
     // The device: 10 AEs, 4 connections.
     let mut device = annexr_model::sample::modality("CT-BENCH", "BN", 10).unwrap();
@@ -102,12 +67,13 @@ fn main() {
     slapd
         .ldapadd(&annexr_model::ldif::export_device(&device, &layout))
         .unwrap();
+    let (ldap_addr, _ldap_relay) = relay(slapd.addr());
     let Some(dns) = or_skip(
         Dnsmasq::builder()
             .srv(SrvRecord::new(
                 &format!("_ldap._tcp.{SITE_DOMAIN}"),
                 "ldap.hospital.example",
-                slapd.port(),
+                ldap_addr.port(),
             ))
             .host("ldap.hospital.example", IpAddr::V4(Ipv4Addr::LOCALHOST))
             .ttl(0)
@@ -115,21 +81,30 @@ fn main() {
     ) else {
         return;
     };
+    let (dns_addr, _dns_relay) = relay(dns.addr());
     let Some(ntp) = or_skip(Chronyd::builder().start()) else {
         return;
     };
+    let (ntp_addr, _ntp_relay) = relay(ntp.addr());
+    let ldap_url = format!("ldap://{ldap_addr}");
 
     let mut config = StartupConfig::default();
     config.device.name = Some("CT-BENCH".into());
     config.network.mode = NetworkMode::Static;
-    config.network.dns_servers = vec![dns.addr().to_string()];
-    config.network.ntp_servers = vec![ntp.addr().to_string()];
+    config.network.dns_servers = vec![dns_addr.to_string()];
+    config.network.ntp_servers = vec![ntp_addr.to_string()];
     config.network.domain = Some(SITE_DOMAIN.into());
     config.ldap.bind_dn = Some(slapd.device_dn());
     config.ldap.password = Some(slapd.device_password().into());
     config.dns.nearest = false;
     config.time.samples = 1;
+    // A configured device: its store remembers the configuration root from
+    // a first boot (run once before timing).
+    let store_dir = tempfile::tempdir().unwrap();
+    config.store.path = Some(store_dir.path().join("state.json"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let first = runtime.block_on(Startup::builder().config(config.clone()).build().run());
+    runtime.block_on(first.shutdown(false));
 
     // Ours, in-process.
     let mut ours = Vec::new();
@@ -168,10 +143,7 @@ fn main() {
         let t = Instant::now();
         let out = Command::new("chronyd")
             .args(["-Q", "-t", "10"])
-            .arg(format!(
-                "server 127.0.0.1 port {} iburst",
-                ntp.addr().port()
-            ))
+            .arg(format!("server 127.0.0.1 port {} iburst", ntp_addr.port()))
             .arg(format!(
                 "pidfile {}/annexr-bench-chronyd-{i}.pid",
                 std::env::temp_dir().display()
@@ -188,7 +160,7 @@ fn main() {
             .args([
                 "+short",
                 "-p",
-                &dns.addr().port().to_string(),
+                &dns_addr.port().to_string(),
                 "@127.0.0.1",
                 "SRV",
             ])
@@ -203,7 +175,7 @@ fn main() {
                 "-x",
                 "-LLL",
                 "-H",
-                &slapd.url(),
+                &ldap_url,
                 "-D",
                 &slapd.device_dn(),
                 "-w",

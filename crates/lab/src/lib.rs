@@ -15,6 +15,7 @@
 //! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
 //! | [`SlapdPair`] | a provider and a read-only replica (referrals on write) |
 //! | [`DhcpLab`] | dnsmasq or kea DHCP on a veth link between two network namespaces |
+//! | [`DelayRelay`] | a WAN link: a fixed delay in front of any of them (TCP and UDP) |
 //! | [`SampleSite`] | all of the above, seeded with a small hospital |
 //!
 //! When a server's binary is missing, `start()` returns
@@ -28,6 +29,7 @@ mod dhcp;
 mod dicom;
 mod dnsmasq;
 mod process;
+mod relay;
 mod site;
 mod slapd;
 mod tls;
@@ -38,6 +40,7 @@ pub use chronyd::{Chronyd, ChronydBuilder};
 pub use dhcp::{DhcpExpected, DhcpLab, DhcpLabBuilder, DhcpServer};
 pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder, SrvRecord};
+pub use relay::DelayRelay;
 pub use site::{LDAP_HOST, SITE_DOMAIN};
 pub use site::{SampleSite, SiteDevice};
 pub use slapd::{DICOM_SCHEMA, DICOM_SCHEMA_LDIF, Slapd, SlapdBuilder, SlapdPair};

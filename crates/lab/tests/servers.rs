@@ -607,3 +607,41 @@ fn dnsmasq_dhcp_in_namespaces_leases_to_a_stock_client() {
 fn kea_dhcp_in_namespaces_leases_to_a_stock_client() {
     udhcpc_gets_a_lease(annexr_lab::DhcpServer::Kea);
 }
+
+#[test]
+fn delay_relay_adds_its_round_trip_over_tcp_and_udp() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    let Some(ntp) = or_skip(Chronyd::builder().start()) else {
+        return;
+    };
+    let one_way = Duration::from_millis(10);
+    let ldap_relay = annexr_lab::DelayRelay::start(slapd.addr(), one_way).unwrap();
+    let ntp_relay = annexr_lab::DelayRelay::start(ntp.addr(), one_way).unwrap();
+    // TCP: the stock client through the relay sees the handshake round trip
+    // plus bind and search: at least 3 round trips of 20 ms.
+    let started = std::time::Instant::now();
+    let out = Command::new("ldapsearch")
+        .args(["-x", "-LLL", "-H", &format!("ldap://{}", ldap_relay.addr())])
+        .args(["-s", "base", "-b", slapd.suffix(), "dn"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took >= ldap_relay.round_trip() * 3, "{took:?}");
+    // UDP: one NTP exchange costs one round trip.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let context = sntpc::NtpContext::new(sntpc::StdTimestampGen::default());
+    let result = sntpc::sync::get_time(ntp_relay.addr(), &BlockingUdp(socket), context).unwrap();
+    let roundtrip = Duration::from_micros(result.roundtrip());
+    assert!(roundtrip >= ntp_relay.round_trip(), "{roundtrip:?}");
+    assert!(roundtrip < ntp_relay.round_trip() * 3, "{roundtrip:?}");
+}
