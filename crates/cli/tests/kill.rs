@@ -57,7 +57,7 @@ fn write_config(dir: &Path, slapd: &Slapd, name: &str) -> (std::path::PathBuf, s
         &config,
         format!(
             "[device]\nname = \"{name}\"\n[time]\nenabled = false\n\
-             [ldap]\nurls = [\"{url}\"]\nprefer_configured = true\nbind_dn = \"{dn}\"\npassword = \"{pw}\"\ntimeout_ms = 2000\n\
+             [ldap]\nurls = [\"{url}\"]\nprefer_configured = true\nbind_dn = \"{dn}\"\npassword = \"{pw}\"\ntimeout_ms = 10000\n\
              [store]\npath = \"{store}\"\n",
             url = slapd.url(),
             dn = slapd.device_dn(),
@@ -122,8 +122,18 @@ fn killed_installs_and_store_writes_converge_on_restart() {
                 .unwrap_or_else(|e| panic!("{name}: store unreadable after a kill: {e}"));
         }
         // The restart completes the install.
-        let done = install(&config, &local).status().unwrap();
-        assert_eq!(done.code(), Some(0), "{name}: restart did not converge");
+        let done = install(&config, &local)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            done.status.code(),
+            Some(0),
+            "{name}: restart did not converge:\n{}{}",
+            String::from_utf8_lossy(&done.stdout),
+            String::from_utf8_lossy(&done.stderr)
+        );
         let (state, _) = FileStore::new(&store).load().unwrap();
         assert_eq!(state.device_name.as_deref(), Some(name.as_str()));
         assert!(state.last_configuration.is_some());

@@ -127,7 +127,10 @@ impl DhcpLabBuilder {
             dir,
         };
         lab.create_link()?;
-        let version = version_of(&server_binary, &["--version"]);
+        let version = match self.server {
+            DhcpServer::Dnsmasq => version_of(&server_binary, &["--version"]),
+            DhcpServer::Kea => version_of(&server_binary, &["-V"]),
+        };
         let process = match self.server {
             DhcpServer::Dnsmasq => lab.spawn_dnsmasq(&server_binary)?,
             DhcpServer::Kea => lab.spawn_kea(&server_binary)?,
@@ -352,7 +355,7 @@ impl DhcpLab {
        {{ "name": "ntp-servers", "data": "{ntp}" }},
        {{ "name": "domain-name", "data": "{domain}" }},
        {{ "name": "time-offset", "data": "{offset}" }},
-       {{ "name": "pcode", "data": "{pcode}" }},
+       {{ "name": "pcode", "data": "{pcode_escaped}" }},
        {{ "name": "tcode", "data": "{tcode}" }},
        {{ "name": "domain-search", "data": "{search}" }}
      ] }} ],
@@ -371,7 +374,8 @@ impl DhcpLab {
             ntp = join(&e.ntp_servers),
             domain = e.domain_name,
             offset = e.time_offset,
-            pcode = e.posix_tz,
+            // Kea splits option data at commas unless they are escaped.
+            pcode_escaped = e.posix_tz.replace(',', "\\\\,"),
             tcode = e.tz_database_name,
             search = e.domain_search.join(", "),
         );

@@ -158,6 +158,8 @@ fn accept_loop(
 }
 
 type Datagram = (Instant, Arc<UdpSocket>, SocketAddr, Vec<u8>);
+/// Each client's own upstream socket.
+type UpstreamSockets = Arc<Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>>;
 
 fn udp_loop(relay: UdpSocket, upstream: SocketAddr, one_way: Duration, stop: Arc<AtomicBool>) {
     let Ok(relay) = relay.try_clone().map(Arc::new) else {
@@ -174,7 +176,7 @@ fn udp_loop(relay: UdpSocket, upstream: SocketAddr, one_way: Duration, stop: Arc
         }
     });
     // One upstream socket per client, so that replies find their way back.
-    let clients: Arc<Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>> = Arc::default();
+    let clients: UpstreamSockets = Arc::default();
     let mut buf = vec![0u8; 65_535];
     while !stop.load(Ordering::SeqCst) {
         let Ok((n, client)) = relay.recv_from(&mut buf) else {
