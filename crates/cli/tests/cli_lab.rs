@@ -203,3 +203,48 @@ fn usage_errors_exit_2_with_a_reason() {
         "{help}"
     );
 }
+
+#[test]
+fn dhcp_command_reads_every_option_in_a_namespace() {
+    let Some(lab) = or_skip(annexr_lab::DhcpLab::start(annexr_lab::DhcpServer::Kea)) else {
+        return;
+    };
+    let out = lab
+        .client_command(env!("CARGO_BIN_EXE_annexr"))
+        .args(["--json", "dhcp", "--interface", lab.client_ifname()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lease = json(&out);
+    let e = lab.expected();
+    assert_eq!(lease["ntp_servers"][0], e.ntp_servers[0].to_string());
+    assert_eq!(lease["dns_servers"][0], e.dns_servers[0].to_string());
+    assert_eq!(lease["domain_name"], e.domain_name);
+    assert_eq!(lease["posix_tz"], e.posix_tz);
+    assert_eq!(lease["tz_name"], e.tz_database_name);
+    assert_eq!(lease["time_offset"], e.time_offset);
+}
+
+#[test]
+fn shutdown_offline_marks_the_device_not_installed() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let out = annexr(&site, &["--device", "PRINTER-1", "shutdown", "--offline"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entry = site
+        .slapd
+        .ldapsearch(&site.slapd.devices_dn(), "(dicomDeviceName=PRINTER-1)")
+        .unwrap();
+    assert!(entry.contains("dicomInstalled: FALSE"), "{entry}");
+}
