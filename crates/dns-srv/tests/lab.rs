@@ -143,10 +143,10 @@ async fn dot_target_is_not_offered() {
     assert_eq!(found.urls(), ["ldap://ldap1.example.org:389"]);
 }
 
-/// The first search domains have no record: dnsmasq without upstream servers
-/// answers REFUSED for any name it has no record of that type for (checked
-/// with dig; the lab offers no `--local=/domain/` that would give NXDOMAIN or
-/// NODATA). The walk goes on to the next domain.
+/// The first search domains have no record. dnsmasq without upstream servers
+/// answers REFUSED for any name it has no record of that type for; made
+/// authoritative for the domains (`--local`), it answers NXDOMAIN and NODATA.
+/// Either way the walk goes on to the next domain.
 #[tokio::test]
 async fn missing_record_falls_back_to_next_search_domain() {
     let Some(dns) = or_skip(
@@ -174,6 +174,38 @@ async fn missing_record_falls_back_to_next_search_domain() {
     assert!(refused(&results[0]), "{results:?}");
     assert!(refused(&results[1]), "{results:?}");
     assert_eq!(results[2], WalkResult::Found(dns.addr()));
+
+    // A server authoritative for the domains answers NXDOMAIN and NODATA:
+    // the walk goes on past both.
+    let Some(auth) = or_skip(
+        Dnsmasq::builder()
+            .local_domain("missing.org")
+            .local_domain("nodata.org")
+            .txt("_ldap._tcp.nodata.org", "not an SRV record")
+            .srv(SrvRecord::new(
+                "_ldap._tcp.example.org",
+                "ldap1.example.org",
+                389,
+            ))
+            .host("ldap1.example.org", LOCAL)
+            .start(),
+    ) else {
+        return;
+    };
+    let d = SrvDiscoverer::new(config(
+        &[auth.addr()],
+        &["missing.org", "nodata.org", "example.org"],
+    ))
+    .unwrap();
+    let found = d.discover_ldap().await.unwrap();
+    let results: Vec<_> = found.walked.iter().map(|w| w.result.clone()).collect();
+    assert_eq!(results[0], WalkResult::NxDomain(auth.addr()), "{results:?}");
+    assert_eq!(
+        results[1],
+        WalkResult::NoRecords(auth.addr()),
+        "{results:?}"
+    );
+    assert_eq!(results[2], WalkResult::Found(auth.addr()));
     assert_eq!(
         found.targets[0].socket_addrs(),
         [SocketAddr::new(LOCAL, 389)]

@@ -89,6 +89,14 @@ impl DnsmasqBuilder {
         self
     }
 
+    /// Makes dnsmasq authoritative for `domain` (`--local=/domain/`): a name
+    /// under it without records answers NXDOMAIN, a name with records of
+    /// another type answers with no data (NODATA), instead of REFUSED.
+    pub fn local_domain(mut self, domain: &str) -> Self {
+        self.args.push(format!("--local=/{domain}/"));
+        self
+    }
+
     /// The TTL in seconds of every record (dnsmasq `--local-ttl`; default 0).
     pub fn ttl(mut self, seconds: u32) -> Self {
         self.ttl = Some(seconds);
