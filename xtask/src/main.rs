@@ -159,7 +159,7 @@ fn summarize_lab_log(path: &Path) {
         let Some((name, rest)) = rest.split_once(" ready on ") else {
             continue;
         };
-        let Some((addr, rest)) = rest.split_once(" in ") else {
+        let Some((addr, rest)) = rest.rsplit_once(" in ") else {
             continue;
         };
         let Some((ms, version)) = rest.split_once(" ms [") else {

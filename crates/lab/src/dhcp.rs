@@ -98,7 +98,7 @@ impl DhcpLabBuilder {
     pub fn start(self) -> Result<DhcpLab, LabError> {
         let ip = find_binary("dhcp lab", "ip", "iproute2")?;
         let (server_name, binary, package) = match self.server {
-            DhcpServer::Dnsmasq => ("dnsmasq (DHCP)", "dnsmasq", "dnsmasq"),
+            DhcpServer::Dnsmasq => ("dnsmasq-dhcp", "dnsmasq", "dnsmasq"),
             DhcpServer::Kea => ("kea-dhcp4", "kea-dhcp4", "kea-dhcp4-server"),
         };
         let server_binary = find_binary(server_name, binary, package)?;
@@ -138,7 +138,7 @@ impl DhcpLabBuilder {
         announce(
             server_name,
             &version,
-            &format!("{} in netns {}", lab.server_if, lab.server_ns),
+            &format!("{}@netns:{}", lab.server_if, lab.server_ns),
             process.ready_after,
         );
         lab.process = Some(process);
@@ -332,7 +332,7 @@ impl DhcpLab {
             .arg(format!("--dhcp-option=101,{}", e.tz_database_name))
             .arg(format!("--dhcp-option=119,{}", e.domain_search.join(",")));
         ServerProcess::spawn(
-            "dnsmasq (DHCP)",
+            "dnsmasq-dhcp",
             cmd,
             &self.dir.path().join("server.log"),
             Readiness::LogLine("DHCP, IP range".into()),
