@@ -49,7 +49,8 @@ fn client_with_base(
 }
 
 /// Loads, installs or falls back; returns the configuration the device runs
-/// with. Records the `ldap` and `configure` steps.
+/// with, and the LDAP client when the server answered (later steps reuse its
+/// connection). Records the `ldap` and `configure` steps.
 pub(crate) async fn run(
     config: &StartupConfig,
     name: &str,
@@ -57,7 +58,7 @@ pub(crate) async fn run(
     local: Option<&Device>,
     stored: &mut StoredState,
     recorder: &Recorder,
-) -> Option<Device> {
+) -> (Option<Device>, Option<LdapClient>) {
     let running = recorder.begin(Step::Ldap);
     if local.is_some() && install_interrupted(config, name) {
         // The device entry may exist without its AEs: finish the install
@@ -71,7 +72,8 @@ pub(crate) async fn run(
                         format!("resuming the interrupted install of {name}"),
                     ),
                 );
-                return install(config, &client, name, local, stored, recorder).await;
+                let device = install(config, &client, name, local, stored, recorder).await;
+                return (device, Some(client));
             }
             _ => {}
         }
@@ -110,8 +112,11 @@ pub(crate) async fn run(
                         .round_trips(trips)
                         .value("device", name, Source::Ldap),
                     );
-                    let client = client.ok()?;
-                    Some(apply_found(config, &client, device, stored, recorder).await)
+                    let Ok(client) = client else {
+                        return (None, None);
+                    };
+                    let device = apply_found(config, &client, device, stored, recorder).await;
+                    (Some(device), Some(client))
                 }
                 DeviceLookup::NotConfigured { .. } => {
                     recorder.finish(
@@ -124,8 +129,11 @@ pub(crate) async fn run(
                         )
                         .round_trips(trips),
                     );
-                    let client = client.ok()?;
-                    install(config, &client, name, local, stored, recorder).await
+                    let Ok(client) = client else {
+                        return (None, None);
+                    };
+                    let device = install(config, &client, name, local, stored, recorder).await;
+                    (device, Some(client))
                 }
             }
         }
@@ -134,7 +142,7 @@ pub(crate) async fn run(
                 running,
                 Finished::new(Outcome::Fallback, format!("LDAP unavailable: {why}")),
             );
-            offline(name, local, stored, recorder, &why)
+            (offline(name, local, stored, recorder, &why), None)
         }
     }
 }

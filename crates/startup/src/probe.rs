@@ -1,7 +1,7 @@
 //! After configuration: verify the peers this device works with (AEs of the
 //! configured device types) with real associations, and summarize.
 
-use annexr_ldap::DeviceTypeQuery;
+use annexr_ldap::{DeviceTypeQuery, LdapClient};
 use annexr_model::Device;
 use annexr_probe::{ProbeOptions, SweepOptions, Target};
 
@@ -9,10 +9,12 @@ use crate::config::{StartupConfig, millis};
 use crate::recorder::{Finished, Recorder};
 use crate::report::{Outcome, Source, Step};
 
+/// Probes on the LDAP connection the configure step used; without one (LDAP
+/// was unavailable) the peers cannot be listed.
 pub(crate) async fn peers(
     config: &StartupConfig,
     device: &Device,
-    urls: &[String],
+    client: Option<&LdapClient>,
     recorder: &Recorder,
 ) {
     let running = recorder.begin(Step::Probe);
@@ -23,15 +25,15 @@ pub(crate) async fn peers(
         );
         return;
     };
-    let client = match crate::configure::client(config, urls) {
-        Ok(c) => c,
-        Err(e) => {
-            recorder.finish(
-                running,
-                Finished::new(Outcome::Failed, format!("no LDAP client: {e}")),
-            );
-            return;
-        }
+    let Some(client) = client else {
+        recorder.finish(
+            running,
+            Finished::new(
+                Outcome::Skipped,
+                "LDAP is unavailable: the peers cannot be listed",
+            ),
+        );
+        return;
     };
     let mut targets = Vec::new();
     let mut trips = 0;

@@ -223,7 +223,7 @@ impl Startup {
         let ldap_urls = self.find_ldap_servers(&network, &recorder).await;
 
         // R.4 step 4 and 5 (or R.1.2.2 steps 5–9).
-        let device = match &device_name {
+        let (device, ldap) = match &device_name {
             Some(name) => {
                 crate::configure::run(
                     &self.config,
@@ -246,7 +246,7 @@ impl Startup {
                     "the device does not know its name (dicomDeviceName), so it cannot find its configuration",
                     "set [device] name in the configuration, or give a local description to install",
                 );
-                None
+                (None, None)
             }
         };
         if let Some(device) = &device {
@@ -257,7 +257,7 @@ impl Startup {
         if self.config.probe.enabled
             && let Some(device) = &device
         {
-            crate::probe::peers(&self.config, device, &ldap_urls, &recorder).await;
+            crate::probe::peers(&self.config, device, ldap.as_ref(), &recorder).await;
         }
 
         let mut time_sync = None;

@@ -17,8 +17,11 @@ async fn normal_startup_of_a_configured_device_loads_it_from_ldap() {
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
+    let mut config = site_config(&site, "CT-SCANNER-1");
+    config.probe.enabled = true;
+    config.probe.device_types = vec!["ARCHIVE".into(), "PRINT".into()];
     let outcome = Startup::builder()
-        .config(site_config(&site, "CT-SCANNER-1"))
+        .config(config)
         .observer(Arc::new(move |e: &Event| {
             seen.lock().unwrap().push(e.clone())
         }))
@@ -40,6 +43,11 @@ async fn normal_startup_of_a_configured_device_loads_it_from_ldap() {
     assert_eq!(ldap.outcome, Outcome::Done);
     // Connect+bind and one subtree search (plus locating the tree).
     assert!(ldap.round_trips.unwrap() <= 4, "{:?}", ldap.round_trips);
+    // The archive and the printer answered C-ECHO, found on the same LDAP
+    // connection the configure step used.
+    let probe = report.step(Step::Probe).unwrap();
+    assert_eq!(probe.outcome, Outcome::Done, "{report}");
+    assert_eq!(probe.values.iter().filter(|v| v.name == "peer").count(), 2);
     let events = events.lock().unwrap();
     assert!(
         events
