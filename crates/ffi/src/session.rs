@@ -193,7 +193,7 @@ impl Session {
             .block_on(annexr::ldap_servers(&config))
             .map_err(|cause| FfiError::State {
                 function,
-                cause: format!("no LDAP server is known: {cause}"),
+                cause: cause.to_string(),
             })
     }
 
@@ -206,8 +206,11 @@ impl Session {
                 let runtime = self.runtime(function)?;
                 // ldap3 spawns its connection driver on the current runtime.
                 let _entered = runtime.enter();
-                let client = annexr::ldap_client(&config, &urls)
-                    .map_err(|cause| FfiError::LdapSetup { function, cause })?;
+                let client =
+                    annexr::ldap_client(&config, &urls).map_err(|cause| FfiError::LdapSetup {
+                        function,
+                        cause: cause.to_string(),
+                    })?;
                 self.ldap = Some((urls, client.clone()));
                 client
             }

@@ -275,7 +275,7 @@ fn a_run_reports_progress_and_the_report_and_device_are_json() {
     let status = unsafe { annexr_resolve_ae(startup, c"ARCHIVE".as_ptr(), &mut out) };
     assert_eq!(status, AnnexrStatus::State);
     assert!(out.is_null());
-    assert!(last_error().unwrap().contains("no LDAP server is known"));
+    assert!(last_error().unwrap().contains("no LDAP server found"));
 
     // Clearing the callback: a second run reports to nobody.
     // SAFETY: live handle; NULL clears.

@@ -15,7 +15,7 @@ use crate::store::StoredState;
 
 /// An LDAP client for the settings (bind, TLS, timeouts, base DN) and the
 /// server list (in failover order).
-pub fn client(config: &StartupConfig, urls: &[String]) -> Result<LdapClient, String> {
+pub fn client(config: &StartupConfig, urls: &[String]) -> Result<LdapClient, crate::Error> {
     client_with_base(config, urls, None)
 }
 
@@ -25,7 +25,7 @@ fn client_with_base(
     config: &StartupConfig,
     urls: &[String],
     remembered_base: Option<&str>,
-) -> Result<LdapClient, String> {
+) -> Result<LdapClient, crate::Error> {
     let mut client_config = ClientConfig::with_servers(urls.to_vec())
         .starttls(config.ldap.starttls)
         .timeouts(
@@ -33,10 +33,7 @@ fn client_with_base(
             millis(config.ldap.timeout_ms),
         );
     if let Some(dn) = &config.ldap.bind_dn {
-        let password = config
-            .ldap_password()
-            .map_err(|e| e.to_string())?
-            .unwrap_or_default();
+        let password = config.ldap_password()?.unwrap_or_default();
         client_config = client_config.simple_bind(dn.clone(), password);
     }
     if let Some(ca) = &config.ldap.ca_file {
@@ -45,7 +42,7 @@ fn client_with_base(
     if let Some(base) = config.ldap.base_dn.as_deref().or(remembered_base) {
         client_config = client_config.base_dn(base.to_string());
     }
-    LdapClient::new(client_config).map_err(|e| e.to_string())
+    Ok(LdapClient::new(client_config)?)
 }
 
 /// Loads, installs or falls back; returns the configuration the device runs
@@ -159,7 +156,7 @@ async fn load(
     let client = if urls.is_empty() {
         Err("no LDAP server is known".to_string())
     } else {
-        client_with_base(config, urls, base)
+        client_with_base(config, urls, base).map_err(|e| e.to_string())
     };
     let lookup = match &client {
         Ok(client) => client.load_device(name).await.map_err(|e| e.to_string()),

@@ -13,6 +13,7 @@
 pub mod blocking;
 pub mod config;
 mod configure;
+mod error;
 pub mod network;
 mod probe;
 mod recorder;
@@ -23,6 +24,7 @@ pub mod time;
 
 pub use config::{ConfigError, NetworkMode, StartupConfig};
 pub use configure::client as ldap_client;
+pub use error::Error;
 pub use network::{NetworkParams, request_lease};
 pub use report::{Event, Observer, Outcome, Source, StartupReport, Step, StepReport, Warning};
 pub use sequence::{ShutdownReport, Startup, StartupBuilder, StartupOutcome, ldap_servers};

@@ -166,7 +166,8 @@ async fn dhcp(
         None,
         timeout,
     )
-    .await?;
+    .await
+    .map_err(|e| e.to_string())?;
     // INIT-REBOOT is one REQUEST/ACK; DISCOVER adds OFFER first.
     let trips = if remembered == Some(lease.address) {
         1
@@ -231,10 +232,10 @@ pub async fn request_lease(
     desired_name: Option<&str>,
     remembered: Option<Ipv4Addr>,
     inform: Option<Ipv4Addr>,
-) -> Result<(annexr_dhcp::Lease, String), String> {
-    lease_driver(interface, desired_name, remembered, inform, DHCP_TIMEOUT)
-        .await
-        .map(|(lease, mac, _)| (lease, mac))
+) -> Result<(annexr_dhcp::Lease, String), crate::Error> {
+    let (lease, mac, _) =
+        lease_driver(interface, desired_name, remembered, inform, DHCP_TIMEOUT).await?;
+    Ok((lease, mac))
 }
 
 async fn lease_driver(
@@ -243,8 +244,8 @@ async fn lease_driver(
     remembered: Option<Ipv4Addr>,
     inform: Option<Ipv4Addr>,
     timeout: Duration,
-) -> Result<(annexr_dhcp::Lease, String, ReportOnlyDriver), String> {
-    let mac = annexr_dhcp::interface_mac(interface).map_err(|e| e.to_string())?;
+) -> Result<(annexr_dhcp::Lease, String, ReportOnlyDriver), annexr_dhcp::Error> {
+    let mac = annexr_dhcp::interface_mac(interface)?;
     let mut client_config = annexr_dhcp::ClientConfig::new(mac);
     if let Some(name) = desired_name {
         // The desired machine name (R.1.2.2 step 1); a name that is not a
@@ -258,15 +259,16 @@ async fn lease_driver(
         (None, Some(address)) => annexr_dhcp::Client::init_reboot(client_config, address),
         (None, None) => annexr_dhcp::Client::new(client_config),
     };
-    let mut driver =
-        annexr_dhcp::driver::Driver::new(interface, client, annexr_dhcp::os::ReportOnly::default())
-            .map_err(|e| e.to_string())?;
+    let mut driver = annexr_dhcp::driver::Driver::new(
+        interface,
+        client,
+        annexr_dhcp::os::ReportOnly::default(),
+    )?;
     let lease = if inform.is_some() {
         driver.informed(timeout).await
     } else {
         driver.bound(timeout).await
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     Ok((lease, mac.to_string(), driver))
 }
 

@@ -64,7 +64,7 @@ impl StartupOutcome {
                             .set_installed(&target, false)
                             .await
                             .map_err(|e| e.to_string()),
-                        Err(e) => Err(e),
+                        Err(e) => Err(e.to_string()),
                     };
                     match result {
                         Ok(_) => report.marked_offline = true,
@@ -418,14 +418,14 @@ pub(crate) async fn discover_ldap(config: &StartupConfig, network: &NetworkParam
 /// Finds the LDAP servers the way the startup does, for tools that need
 /// only them: configured URLs when preferred, else DNS SRV with the static
 /// network settings, else the configured URLs.
-pub async fn ldap_servers(config: &StartupConfig) -> Result<Vec<String>, String> {
+pub async fn ldap_servers(config: &StartupConfig) -> Result<Vec<String>, crate::Error> {
     let network = crate::network::from_static(config);
     let found = discover_ldap(config, &network).await;
     if found.urls.is_empty() {
-        Err(found
-            .warning
-            .map(|(message, action)| format!("{message}; {action}"))
-            .unwrap_or(found.detail))
+        Err(crate::Error::NoLdapServer {
+            why: found.detail,
+            action: "add an _ldap._tcp SRV record for the site's domain, or set [ldap] urls".into(),
+        })
     } else {
         Ok(found.urls)
     }

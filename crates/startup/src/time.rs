@@ -61,13 +61,13 @@ pub(crate) async fn measure(
     servers: &[String],
     samples: u32,
     timeout_ms: u64,
-) -> Result<Measurement, String> {
+) -> Result<Measurement, crate::Error> {
     let (addrs, failed) = resolve(servers).await;
     if addrs.is_empty() {
         return Err(if failed.is_empty() {
-            "no NTP server is known".into()
+            annexr_sntp::Error::NoServers.into()
         } else {
-            format!("no NTP server could be resolved: {}", failed.join("; "))
+            crate::Error::NtpServers(failed.join("; "))
         });
     }
     let sampling = SamplingConfig {
@@ -75,9 +75,9 @@ pub(crate) async fn measure(
         timeout: millis(timeout_ms),
         ..SamplingConfig::default()
     };
-    let client = SntpClient::new(addrs, sampling).map_err(|e| e.to_string())?;
+    let client = SntpClient::new(addrs, sampling)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    client.measure(clock).await.map_err(|e| e.to_string())
+    Ok(client.measure(clock).await?)
 }
 
 fn micros(d: jiff::SignedDuration) -> i64 {
@@ -218,7 +218,7 @@ pub async fn measure_time(
     servers: &[String],
     samples: u32,
     timeout_ms: u64,
-) -> Result<TimeMeasurement, String> {
+) -> Result<TimeMeasurement, crate::Error> {
     let m = measure(servers, samples, timeout_ms).await?;
     let mut text = format!(
         "offset {:+.3} ms, delay {:.3} ms, error bound {:.3} ms\nclock now: {}; after correction: {}\n",
