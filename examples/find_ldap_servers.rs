@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use annexr_dns::{AddrSource, DnsConfig, Nearest, Service, Source, blocking::SrvDiscoverer};
+use annexr_dns::{DnsConfig, Nearest, Service, blocking::SrvDiscoverer};
 use annexr_lab::{Dnsmasq, SrvRecord, or_skip};
 
 fn main() {
@@ -84,16 +84,9 @@ fn main() {
     });
     match discoverer.discover_ldap() {
         Ok(found) => {
-            let src = |s: &Source| match s {
-                Source::NameServer(a) => format!("name server {a}"),
-                Source::Cache { server, age } => format!("cache ({server}, {age:.1?} old)"),
-            };
             println!(
                 "{} in {} ({}, TTL {:?})",
-                found.service,
-                found.domain,
-                src(&found.source),
-                found.ttl
+                found.service, found.domain, found.source, found.ttl
             );
             for w in &found.walked {
                 println!("  searched {}: {}", w.owner, w.result);
@@ -103,12 +96,7 @@ fn main() {
             }
             println!("  nearest: {:?}", found.nearest);
             for (i, (t, url)) in found.targets.iter().zip(found.urls()).enumerate() {
-                let how = match t.addr_source {
-                    AddrSource::Additional(_) => "additional section".to_string(),
-                    AddrSource::Query(s) => format!("A/AAAA query, {}", src(&s)),
-                    AddrSource::Literal => "IP literal".to_string(),
-                    AddrSource::Unresolved => "unresolved".to_string(),
-                };
+                let how = t.addr_source;
                 println!(
                     "{}. {url}  priority {} weight {}  -> {:?} ({how}, TTL {:?}){}",
                     i + 1,

@@ -19,6 +19,10 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use crate::cache::{Cache, Entry, Kind};
 use crate::config::{DnsConfig, Nearest, Service, normalize_domain};
 use crate::order::{SelectionRng, SplitMix64, SrvAnswer, SrvRecord, classify, order_srv};
+use crate::types::{
+    AddrSource, Attempt, Discovery, DomainOutcome, NearestOutcome, Source, Target, TxtAnswer,
+    WalkResult,
+};
 use crate::{Error, nearest};
 
 /// Upper bounds that keep a hostile answer from costing much.
@@ -26,190 +30,20 @@ const MAX_SRV_RECORDS: usize = 256;
 const MAX_ADDRS_PER_TARGET: usize = 32;
 const MAX_CNAME_CHAIN: usize = 8;
 
-/// One name server that did not give a usable answer, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    /// The server asked.
-    pub server: SocketAddr,
-    /// What happened (timeout, refused, I/O error, …).
-    pub failure: String,
-}
-
-/// Where a value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Fresh from this name server.
-    NameServer(SocketAddr),
-    /// From the cache; originally from `server`, fetched `age` ago.
-    Cache {
-        /// The name server that gave the cached answer.
-        server: SocketAddr,
-        /// Time since it was fetched.
-        age: Duration,
-    },
-}
-
-/// Where a target's addresses came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddrSource {
-    /// The additional section of the SRV answer (no extra round trip).
-    Additional(Source),
-    /// A separate A/AAAA query.
-    Query(Source),
-    /// The target was an IP literal (RFC 2782 forbids it; accepted and flagged).
-    Literal,
-    /// The target could not be resolved.
-    Unresolved,
-}
-
-/// One server from the SRV answer, with its addresses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The SRV record.
-    pub record: SrvRecord,
-    /// Its A and AAAA addresses (may be empty when unresolved).
-    pub addrs: Vec<IpAddr>,
-    /// Where the addresses came from.
-    pub addr_source: AddrSource,
-    /// Remaining TTL of the addresses.
-    pub addr_ttl: Duration,
-    /// Something a service engineer should know (alias target, literal, failure).
-    pub note: Option<String>,
-}
-
-impl Target {
-    /// Host name without the trailing dot.
-    pub fn host(&self) -> &str {
-        self.record.target.trim_end_matches('.')
-    }
-
-    /// Socket addresses to connect to, in answer order.
-    pub fn socket_addrs(&self) -> Vec<SocketAddr> {
-        self.addrs
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, self.record.port))
-            .collect()
-    }
-}
-
-/// What one search domain answered during the walk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DomainOutcome {
-    /// The full owner name asked for, e.g. `_ldap._tcp.example.org.`.
-    pub owner: String,
-    /// The answer.
-    pub result: WalkResult,
-}
-
-/// The outcome for one owner name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WalkResult {
-    /// Usable targets.
-    Found(SocketAddr),
-    /// Target "." : decidedly not offered here.
-    NotOffered(SocketAddr),
-    /// NXDOMAIN.
-    NxDomain(SocketAddr),
-    /// The name exists without SRV records.
-    NoRecords(SocketAddr),
-    /// Every server refused or failed (e.g. REFUSED, SERVFAIL, malformed).
-    Failed(Vec<Attempt>),
-    /// No server answered at all.
-    Unreachable(Vec<Attempt>),
-}
-
-impl std::fmt::Display for WalkResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |a: &[Attempt]| {
-            a.iter()
-                .map(|x| format!("{} {}", x.server, x.failure))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match self {
-            WalkResult::Found(s) => write!(f, "found at {s}"),
-            WalkResult::NotOffered(s) => write!(f, "not offered (\".\" from {s})"),
-            WalkResult::NxDomain(s) => write!(f, "NXDOMAIN from {s}"),
-            WalkResult::NoRecords(s) => write!(f, "no SRV records at {s}"),
-            WalkResult::Failed(a) => write!(f, "failed: {}", list(a)),
-            WalkResult::Unreachable(a) => write!(f, "unreachable: {}", list(a)),
-        }
-    }
-}
-
-/// What the nearest-server race did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NearestOutcome {
-    /// Turned off: strict RFC 2782 order.
-    Off,
-    /// Fewer than two candidates of the best priority: nothing to race.
-    NotNeeded,
-    /// This target accepted first and was put in front.
-    Winner {
-        /// The target's host name.
-        target: String,
-        /// The address that accepted.
-        addr: SocketAddr,
-        /// Time from the start of the race.
-        after: Duration,
-    },
-    /// No candidate accepted within the timeout; RFC order kept.
-    NoneAnswered,
-}
-
-/// The result of a discovery: ordered servers and the provenance of each value.
-#[derive(Debug, Clone)]
-pub struct Discovery {
-    /// The service found.
-    pub service: Service,
-    /// The search domain it was found in.
-    pub domain: String,
-    /// The owner name that answered.
-    pub owner: String,
-    /// Servers in the order to try them.
-    pub targets: Vec<Target>,
-    /// Where the SRV records came from.
-    pub source: Source,
-    /// Remaining TTL of the SRV records.
-    pub ttl: Duration,
-    /// What each search domain tried before (and including) this one answered.
-    pub walked: Vec<DomainOutcome>,
-    /// What the nearest race did.
-    pub nearest: NearestOutcome,
-    /// Name servers that did not answer (or failed) before one did, during the
-    /// SRV queries of this discovery.
-    pub server_failures: Vec<Attempt>,
-}
-
-impl Discovery {
-    /// `ldap://host:port` URLs in order (for LDAP services; `host:port` otherwise).
-    pub fn urls(&self) -> Vec<String> {
-        self.targets
-            .iter()
-            .map(|t| match self.service.url_scheme() {
-                Some(s) => format!("{s}://{}:{}", t.host(), t.record.port),
-                None => format!("{}:{}", t.host(), t.record.port),
-            })
-            .collect()
-    }
-}
-
-/// TXT strings for a name, with provenance (H.2 service parameters).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxtAnswer {
-    /// Each character-string, lossily decoded.
-    pub strings: Vec<String>,
-    /// Where they came from.
-    pub source: Source,
-    /// Remaining TTL.
-    pub ttl: Duration,
-}
-
 /// Addresses from an answer's additional section: owner → (addresses, TTL, server).
 type Additional = HashMap<String, (Vec<IpAddr>, u32, SocketAddr)>;
-/// An SRV RRset with its source, remaining TTL, additional-section addresses and
-/// the servers that failed before one answered.
-type SrvFetch = (CachedSrv, Source, Duration, Additional, Vec<Attempt>);
+/// An SRV RRset as fetched for one owner name.
+struct SrvFetch {
+    records: CachedSrv,
+    /// Where it came from.
+    source: Source,
+    /// Its remaining TTL.
+    ttl: Duration,
+    /// Addresses from the additional section (empty from the cache).
+    additional: Additional,
+    /// Servers that failed before one answered.
+    failed_first: Vec<Attempt>,
+}
 
 #[derive(Debug, Clone)]
 enum CachedSrv {
@@ -234,6 +68,17 @@ enum Unanswered {
     Failed(Vec<Attempt>),
     /// Nobody answered.
     Unreachable(Vec<Attempt>),
+}
+
+impl From<Unanswered> for WalkResult {
+    fn from(u: Unanswered) -> Self {
+        match u {
+            Unanswered::NxDomain(s) => WalkResult::NxDomain(s),
+            Unanswered::NoRecords(s) => WalkResult::NoRecords(s),
+            Unanswered::Failed(a) => WalkResult::Failed(a),
+            Unanswered::Unreachable(a) => WalkResult::Unreachable(a),
+        }
+    }
 }
 
 struct Inner {
@@ -376,17 +221,18 @@ impl SrvDiscoverer {
         let mut server_failures = Vec::new();
         for domain in self.inner.config.search.clone() {
             let owner = normalize_domain(&format!("{}.{}", service.prefix(), domain))?;
-            let (cached, source, ttl, additional, failures) = match self.srv_rrset(&owner).await {
+            let SrvFetch {
+                records: cached,
+                source,
+                ttl,
+                additional,
+                failed_first: failures,
+            } = match self.srv_rrset(&owner).await {
                 Ok(v) => v,
                 Err(u) => {
                     walked.push(DomainOutcome {
                         owner,
-                        result: match u {
-                            Unanswered::NxDomain(s) => WalkResult::NxDomain(s),
-                            Unanswered::NoRecords(s) => WalkResult::NoRecords(s),
-                            Unanswered::Failed(a) => WalkResult::Failed(a),
-                            Unanswered::Unreachable(a) => WalkResult::Unreachable(a),
-                        },
+                        result: u.into(),
                     });
                     continue;
                 }
@@ -497,7 +343,13 @@ impl SrvDiscoverer {
                 server: e.server,
                 age: now.saturating_duration_since(e.fetched),
             };
-            return Ok((e.value, source, left, HashMap::new(), Vec::new()));
+            return Ok(SrvFetch {
+                records: e.value,
+                source,
+                ttl: left,
+                additional: HashMap::new(),
+                failed_first: Vec::new(),
+            });
         }
         let a = self.query(owner, RecordType::SRV).await?;
         let mut records = Vec::new();
@@ -569,13 +421,13 @@ impl SrvDiscoverer {
             .into_iter()
             .map(|(k, (ips, ttl))| (k, (ips, ttl, a.server)))
             .collect();
-        Ok((
-            cached,
-            Source::NameServer(a.server),
+        Ok(SrvFetch {
+            records: cached,
+            source: Source::NameServer(a.server),
             ttl,
-            extra,
-            a.failed_first,
-        ))
+            additional: extra,
+            failed_first: a.failed_first,
+        })
     }
 
     /// Resolves every target: additional section, cache, IP literal, or a query

@@ -2,10 +2,11 @@
 
 use std::net::SocketAddr;
 
-use crate::discover::{Attempt, DomainOutcome};
+use crate::types::{Attempt, DomainOutcome};
 
 /// Everything SRV discovery can fail with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A name server given by DHCP or the caller could not be parsed.
     #[error("configuration: invalid name server {input:?}: {reason}")]

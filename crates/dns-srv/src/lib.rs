@@ -32,12 +32,14 @@ mod discover;
 mod error;
 mod nearest;
 mod order;
+mod types;
 
 pub use config::{DnsConfig, Nearest, Service, normalize_domain, parse_name_server};
-pub use discover::{
-    AddrSource, Attempt, Discovery, DomainOutcome, NearestOutcome, Source, SrvDiscoverer, Target,
-    TxtAnswer, WalkResult,
-};
+pub use discover::SrvDiscoverer;
 pub use error::Error;
 pub use nearest::promote;
 pub use order::{SelectionRng, SplitMix64, SrvAnswer, SrvRecord, classify, order_srv};
+pub use types::{
+    AddrSource, Attempt, Discovery, DomainOutcome, NearestOutcome, Source, Target, TxtAnswer,
+    WalkResult,
+};

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
-use crate::discover::{NearestOutcome, Target};
+use crate::types::{NearestOutcome, Target};
 
 /// Moves the element at `winner` to the front, keeping the others in order
 /// (the failover order stays RFC 2782 order). Pure.
