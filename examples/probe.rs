@@ -57,7 +57,7 @@ fn main() {
                 i += 2;
                 tls = Some(tls.unwrap_or_default().client_auth(cert, key));
             }
-            "--no-verify" => tls = Some(tls.unwrap_or_default().verify(false)),
+            "--no-verify" => tls = Some(tls.unwrap_or_default().insecure_skip_verify(true)),
             "--timeout" => {
                 i += 1;
                 let ms: u64 = args[i].parse().expect("milliseconds");

@@ -43,6 +43,7 @@ mod sweep;
 mod target;
 pub mod tls;
 
+pub use annexr_model::AeTitle;
 pub use codes::{Abort, Rejection};
 pub use model::targets_of_device;
 pub use pdu::{NegotiatedContext, PeerInfo, ProposedContext};
@@ -52,7 +53,7 @@ pub use report::{
     TransportErrorKind, Verdict,
 };
 pub use sweep::{SweepItem, SweepOptions, SweepReport, SweepSummary, sweep};
-pub use target::{ProbeOptions, Target, check_ae_title};
+pub use target::{ProbeOptions, Target};
 pub use tls::TlsOptions;
 
 /// Verification SOP Class UID.

@@ -16,8 +16,9 @@ use crate::report::{
     CertVerification, Ending, Error, Phase, ProbeReport, Timings, TlsReport, TransportErrorKind,
     decide,
 };
-use crate::target::{ProbeOptions, Target, check_ae_title};
+use crate::target::{ProbeOptions, Target};
 use crate::tls::{Seen, cert_info, client_config};
+use annexr_model::AeTitle;
 
 /// A TCP stream that acknowledges received data at once (Linux `TCP_QUICKACK`,
 /// re-armed before every read, since the kernel drops back to delayed ACKs).
@@ -225,9 +226,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 pub async fn probe(target: &Target, opts: &ProbeOptions) -> Result<ProbeReport, Error> {
     let peer = target.peer_name();
     for title in [&target.called_ae, &target.calling_ae] {
-        check_ae_title(title).map_err(|cause| Error::InvalidTarget {
+        AeTitle::new(title).map_err(|cause| Error::InvalidTarget {
             peer: peer.clone(),
-            cause,
+            cause: cause.to_string(),
         })?;
     }
     let seen = Arc::new(Mutex::new(Seen::default()));

@@ -61,14 +61,6 @@ impl Target {
     }
 }
 
-/// Check an AE title against PS3.5 (VR AE): 1–16 significant characters of
-/// the default repertoire, no backslash, no control characters.
-pub fn check_ae_title(title: &str) -> Result<(), String> {
-    annexr_model::AeTitle::new(title)
-        .map(|_| ())
-        .map_err(|e| format!("AE title {title:?}: {e}"))
-}
-
 /// How to probe: what to propose and how long to wait.
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
@@ -157,17 +149,6 @@ impl ProbeOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ae_titles_per_ps3_5() {
-        assert!(check_ae_title("STORESCP").is_ok());
-        assert!(check_ae_title("  PADDED  ").is_ok());
-        assert!(check_ae_title("SIXTEEN_CHARS_AE").is_ok());
-        assert!(check_ae_title("SEVENTEEN_CHARS_A").is_err());
-        assert!(check_ae_title("    ").is_err());
-        assert!(check_ae_title("BACK\\SLASH").is_err());
-        assert!(check_ae_title("LINE\nFEED").is_err());
-    }
 
     #[test]
     fn verification_is_always_proposed_first_when_missing() {

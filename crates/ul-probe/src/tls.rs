@@ -15,7 +15,12 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use crate::report::{CertInfo, CertVerification};
 
 /// TLS settings of a target (PS3.15 Annex B secure transport).
-#[derive(Debug, Clone, Default)]
+///
+/// The default verifies the peer's certificate (and so needs
+/// [`TlsOptions::ca_pem`]); turning that off is the explicit
+/// [`TlsOptions::insecure_skip_verify`]. `Debug` never shows the private key.
+#[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct TlsOptions {
     /// Trusted CA certificates, PEM. Without them the peer cannot be verified.
     pub ca_pem: Option<Vec<u8>>,
@@ -25,9 +30,27 @@ pub struct TlsOptions {
     pub client_key_pem: Option<Vec<u8>>,
     /// Name to verify the certificate against; defaults to the target host.
     pub server_name: Option<String>,
-    /// Refuse a peer whose certificate does not verify (default true).
-    /// When false, the outcome is still reported.
-    pub verify: bool,
+    /// Accept a peer whose certificate does not verify (default false: such
+    /// a peer is refused). The verification outcome is reported either way.
+    pub insecure_skip_verify: bool,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
+            .field(
+                "client_cert_pem",
+                &self.client_cert_pem.as_ref().map(|p| p.len()),
+            )
+            .field(
+                "client_key_pem",
+                &self.client_key_pem.as_ref().map(|_| "***"),
+            )
+            .field("server_name", &self.server_name)
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .finish()
+    }
 }
 
 impl TlsOptions {
@@ -35,7 +58,6 @@ impl TlsOptions {
     pub fn with_ca_pem(ca_pem: impl Into<Vec<u8>>) -> Self {
         TlsOptions {
             ca_pem: Some(ca_pem.into()),
-            verify: true,
             ..Self::default()
         }
     }
@@ -51,9 +73,10 @@ impl TlsOptions {
         self
     }
 
-    /// Set whether a certificate that does not verify stops the probe.
-    pub fn verify(mut self, verify: bool) -> Self {
-        self.verify = verify;
+    /// Accept a peer whose certificate does not verify (test setups only;
+    /// the report still says what verification found).
+    pub fn insecure_skip_verify(mut self, skip: bool) -> Self {
+        self.insecure_skip_verify = skip;
         self
     }
 
@@ -160,14 +183,14 @@ pub(crate) fn client_config(
                     .map_err(|e| format!("verifier: {e}"))?,
             )
         }
-        None if opts.verify => {
+        None if !opts.insecure_skip_verify => {
             return Err("verification is on but no CA certificate was given".into());
         }
         None => None,
     };
     let verifier = Arc::new(RecordingVerifier {
         inner,
-        enforce: opts.verify,
+        enforce: !opts.insecure_skip_verify,
         algorithms: provider.signature_verification_algorithms,
         seen,
     });
@@ -246,12 +269,22 @@ mod tests {
     #[test]
     fn setup_errors_are_reported() {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let no_ca = TlsOptions::default().verify(true);
+        let no_ca = TlsOptions::default();
         assert!(client_config(&no_ca, seen.clone()).is_err());
         let bad_ca = TlsOptions::with_ca_pem(b"not pem".to_vec());
         assert!(client_config(&bad_ca, seen.clone()).is_err());
-        let insecure = TlsOptions::default().verify(false);
+        let insecure = TlsOptions::default().insecure_skip_verify(true);
         assert!(client_config(&insecure, seen).is_ok());
         assert!(cert_info(b"junk").is_none());
+    }
+
+    #[test]
+    fn default_verifies_and_debug_hides_the_key() {
+        let tls = TlsOptions::default().client_auth(b"CERT".to_vec(), b"KEY-SECRET-1234".to_vec());
+        assert!(!tls.insecure_skip_verify);
+        let shown = format!("{tls:?}");
+        assert!(!shown.contains("KEY-SECRET-1234"), "{shown}");
+        assert!(!shown.contains("75, 69, 89"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
     }
 }

@@ -431,7 +431,7 @@ async fn tls_probe_reports_handshake_and_certificate() {
     let lenient = Target::new("127.0.0.1", scp.addr().port(), scp.ae_title(), "ANNEXR").with_tls(
         TlsOptions::with_ca_pem(ca)
             .server_name("pacs.example.org")
-            .verify(false),
+            .insecure_skip_verify(true),
     );
     let report = annexr_probe::probe(&lenient, &ProbeOptions::default())
         .await
