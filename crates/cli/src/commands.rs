@@ -182,6 +182,7 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::Offline(args) => set_installed(config, args, false, json_out).await,
         Command::Time(args) => time(config, args, json_out).await,
         Command::Dhcp(args) => dhcp(args, json_out).await,
+        Command::Schema(args) => Ok(crate::schema::run(args)),
     };
     match result {
         Ok(code) => code,

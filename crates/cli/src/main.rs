@@ -12,6 +12,7 @@ use annexr::{NetworkMode, StartupConfig};
 use clap::{Args, Parser, Subcommand};
 
 mod commands;
+mod schema;
 
 /// Exit codes, documented in `--help`.
 pub(crate) mod exit {
@@ -144,6 +145,8 @@ pub(crate) enum Command {
     Time(commands::TimeArgs),
     /// Ask DHCP for the network parameters on an interface.
     Dhcp(commands::DhcpArgs),
+    /// Print the DICOM configuration schema (PS3.15 Annex H) in a directory's format.
+    Schema(schema::SchemaArgs),
 }
 
 impl Global {
