@@ -17,6 +17,11 @@
 //! bind_dn = "cn=device,dc=hospital,dc=example"
 //! password_file = "/etc/annexr/ldap.secret"
 //!
+//! [time]
+//! set_clock = true               # step once at startup, then slew (CAP_SYS_TIME)
+//! max_startup_step_ms = 1000     # beyond: two NTP servers must agree within 1 s
+//! required_class = "ordinary"    # R.6: "high" (≤10 ms) | "ordinary" (≤500 ms)
+//!
 //! [store]
 //! path = "/var/lib/annexr/state.json"
 //! ```
@@ -350,6 +355,7 @@ mod tests {
         assert_eq!(config.device.name.as_deref(), Some("CT-SCANNER-1"));
         assert_eq!(config.network.mode, NetworkMode::Static);
         assert_eq!(config.network.dns_servers, vec!["10.0.0.53"]);
+        assert_eq!(config.time.required_class, Some(RequiredClass::Ordinary));
     }
 
     #[test]

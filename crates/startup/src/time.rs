@@ -112,6 +112,13 @@ fn required(c: RequiredClass) -> TimeClass {
     }
 }
 
+fn leap_name(leap: LeapSecond) -> &'static str {
+    match leap {
+        LeapSecond::Delete => "delete",
+        _ => "insert",
+    }
+}
+
 /// The startup measurement, the one allowed step (R.6.3.1, within the step
 /// rules), and the ongoing loop.
 pub(crate) async fn synchronize(
@@ -257,10 +264,7 @@ pub(crate) async fn synchronize(
         required_class,
         startup_step: step,
         agreeing_servers,
-        leap_second: leap.map(|l| match l {
-            LeapSecond::Delete => "delete",
-            _ => "insert",
-        }),
+        leap_second: leap.map(leap_name),
         tls_time_corrected: false,
     });
     recorder.finish(
@@ -331,13 +335,16 @@ pub async fn measure_time(
     timeout_ms: u64,
 ) -> Result<TimeMeasurement, crate::Error> {
     let m = measure(servers, samples, timeout_ms).await?;
+    let agreeing = m.agreeing_servers(AGREEMENT);
+    let leap = m.leap();
     let mut text = format!(
-        "offset {:+.3} ms, delay {:.3} ms, error bound {:.3} ms\nclock now: {}; after correction: {}\n",
+        "offset {:+.3} ms, delay {:.3} ms, error bound {:.3} ms\nclock now: {}; after correction: {}\n{agreeing} server(s) agree within 1 s{}\n",
         micros(m.offset) as f64 / 1000.0,
         m.delay.as_secs_f64() * 1000.0,
         m.sync_distance.as_secs_f64() * 1000.0,
         m.clock_class,
-        m.supported_class
+        m.supported_class,
+        leap.map(|l| format!("; {l}")).unwrap_or_default()
     );
     let mut servers_json = Vec::new();
     for s in &m.servers {
@@ -383,6 +390,8 @@ pub async fn measure_time(
             "sync_distance_us": m.sync_distance.as_micros(),
             "clock_class": m.clock_class.to_string(),
             "supported_class": m.supported_class.to_string(),
+            "agreeing_servers": agreeing,
+            "leap_second": leap.map(leap_name),
             "servers": servers_json,
         }),
         text,
