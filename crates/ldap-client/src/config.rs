@@ -66,6 +66,37 @@ impl Bind {
     }
 }
 
+/// What to add to the system clock to get the true time, as NTP measured
+/// it. With it, certificates are checked against the corrected time, so a
+/// battery clock years off does not make a valid certificate look expired
+/// or not yet valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockCorrection {
+    micros: i64,
+}
+
+impl ClockCorrection {
+    /// A correction of `micros` microseconds (positive: the clock is behind).
+    pub fn from_micros(micros: i64) -> Self {
+        ClockCorrection { micros }
+    }
+
+    /// The correction in microseconds.
+    pub fn micros(&self) -> i64 {
+        self.micros
+    }
+
+    /// `now` corrected; `None` when the result is before 1970 or unrepresentable.
+    pub fn apply(&self, now: std::time::SystemTime) -> Option<std::time::SystemTime> {
+        let by = Duration::from_micros(self.micros.unsigned_abs());
+        if self.micros >= 0 {
+            now.checked_add(by)
+        } else {
+            now.checked_sub(by)
+        }
+    }
+}
+
 /// TLS settings. Certificate verification is on unless explicitly disabled.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TlsOptions {
@@ -75,6 +106,9 @@ pub struct TlsOptions {
     pub ca_file: Option<PathBuf>,
     /// Skip certificate verification (test setups only).
     pub insecure_skip_verify: bool,
+    /// Check certificates against the system clock plus this correction
+    /// (the time NTP measured) instead of the system clock alone.
+    pub clock_correction: Option<ClockCorrection>,
 }
 
 /// Everything the client needs to reach the configuration directory.
@@ -142,6 +176,12 @@ impl ClientConfig {
     /// Builder: trust the CA certificates of this PEM file.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.ca_file = Some(path.into());
+        self
+    }
+
+    /// Builder: check certificates against the NTP-corrected time.
+    pub fn clock_correction(mut self, correction: ClockCorrection) -> Self {
+        self.tls.clock_correction = Some(correction);
         self
     }
 

@@ -82,9 +82,28 @@ pub(crate) struct Inner {
 fn tls_config(config: &ClientConfig) -> Result<Option<Arc<rustls::ClientConfig>>> {
     // One provider for the process (ring), so ldap3's default config works too.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let Some(path) = &config.tls.ca_file else {
-        return Ok(None);
+    let correction = config.tls.clock_correction;
+    let roots = match &config.tls.ca_file {
+        Some(path) => ca_file_roots(path)?,
+        // ldap3's default config (native roots) serves unless the clock
+        // needs correcting, which only a config of our own can do.
+        None if correction.is_some() => native_roots()?,
+        None => return Ok(None),
     };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = match correction {
+        Some(c) => rustls::ClientConfig::builder_with_details(provider, Arc::new(CorrectedTime(c))),
+        None => rustls::ClientConfig::builder_with_provider(provider),
+    };
+    let tls = builder
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(Arc::new(tls)))
+}
+
+fn ca_file_roots(path: &std::path::Path) -> Result<rustls::RootCertStore> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let bad = |cause: String| Error::Config(format!("CA file {}: {cause}", path.display()));
@@ -96,13 +115,37 @@ fn tls_config(config: &ClientConfig) -> Result<Option<Arc<rustls::ClientConfig>>
     if roots.is_empty() {
         return Err(bad("no certificate in it".into()));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Some(Arc::new(tls)))
+    Ok(roots)
+}
+
+fn native_roots() -> Result<rustls::RootCertStore> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found
+            .errors
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "none found".into());
+        return Err(Error::Config(format!(
+            "system CA certificates: {why}; set a CA file"
+        )));
+    }
+    Ok(roots)
+}
+
+/// The time rustls checks certificates against: the system clock plus the
+/// NTP-measured correction.
+#[derive(Debug)]
+struct CorrectedTime(crate::config::ClockCorrection);
+
+impl rustls::time_provider::TimeProvider for CorrectedTime {
+    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+        let now = self.0.apply(std::time::SystemTime::now())?;
+        let since = now.duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(rustls::pki_types::UnixTime::since_unix_epoch(since))
+    }
 }
 
 /// Transport failures (the connection is unusable) versus everything else.
@@ -553,5 +596,22 @@ mod tests {
         assert!(e.to_string().contains("no LDAP server"));
         let e = Inner::new(ClientConfig::new("http://x")).err().unwrap();
         assert!(matches!(e, Error::Config(_)));
+    }
+
+    #[test]
+    fn certificates_are_checked_against_the_corrected_clock() {
+        use rustls::time_provider::TimeProvider;
+        let two_years = 730 * 86_400;
+        let correction = crate::config::ClockCorrection::from_micros(-two_years * 1_000_000);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let seen = CorrectedTime(correction).current_time().unwrap().as_secs();
+        let expected = now - two_years as u64;
+        assert!(seen.abs_diff(expected) <= 5, "{seen} vs {expected}");
+        // A correction to before 1970 gives no time: rustls then fails closed.
+        let absurd = crate::config::ClockCorrection::from_micros(i64::MIN);
+        assert_eq!(CorrectedTime(absurd).current_time(), None);
     }
 }

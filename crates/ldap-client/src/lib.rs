@@ -30,7 +30,7 @@ pub use alloc::{AllocationPolicy, Allocator};
 pub use client::{
     Allocation, DeviceLookup, DeviceTypeQuery, Endpoint, LdapClient, Registration, ResolvedAe,
 };
-pub use config::{Bind, ClientConfig, Secret, TlsOptions};
+pub use config::{Bind, ClientConfig, ClockCorrection, Secret, TlsOptions};
 pub use conn::{Counted, Stats};
 pub use error::{Error, Result};
 pub use install::{InstallJournal, InstallOutcome, InstallPlan, InstallStep};

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use annexr_lab::{Slapd, SlapdPair, or_skip};
 use annexr_ldap::{
-    AllocationPolicy, Allocator, ClientConfig, DeviceLookup, DeviceTypeQuery, Error,
-    InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration, Target, UpdateOutcome,
+    AllocationPolicy, Allocator, ClientConfig, ClockCorrection, DeviceLookup, DeviceTypeQuery,
+    Error, InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration, Target,
+    UpdateOutcome,
 };
 use annexr_model::ldif::export_device;
 use annexr_model::model::*;
@@ -175,6 +176,44 @@ async fn tls_ldaps_and_starttls_verify_the_certificate() {
     let bogus = tempfile::NamedTempFile::new().unwrap();
     let err = LdapClient::new(config(&slapd).ca_file(bogus.path())).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
+}
+
+/// The lab certificate is valid for 30 days from now: with the clock
+/// corrected by two years either way it is expired or not yet valid, over
+/// ldaps and StartTLS alike; with a small correction it still verifies.
+#[tokio::test]
+async fn tls_certificates_are_checked_against_the_corrected_clock() {
+    let Some(slapd) = or_skip(Slapd::builder().tls(true).start()) else {
+        return;
+    };
+    let ca = slapd.ca_cert_path().unwrap().to_path_buf();
+    let two_years_us = 730 * 86_400 * 1_000_000;
+    let ldaps = |micros: i64| {
+        let mut cfg = config(&slapd)
+            .ca_file(&ca)
+            .clock_correction(ClockCorrection::from_micros(micros));
+        cfg.servers = vec![slapd.ldaps_url().unwrap()];
+        LdapClient::new(cfg).unwrap()
+    };
+    for (micros, why) in [(two_years_us, "expired"), (-two_years_us, "not valid yet")] {
+        let err = ldaps(micros).connect().await.unwrap_err();
+        assert!(matches!(err, Error::Connect { .. }), "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+        let starttls = config(&slapd)
+            .ca_file(&ca)
+            .starttls(true)
+            .clock_correction(ClockCorrection::from_micros(micros));
+        let err = LdapClient::new(starttls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+    }
+    assert_eq!(
+        ldaps(3_000_000).locate().await.unwrap().value,
+        layout(&slapd)
+    );
 }
 
 #[tokio::test]

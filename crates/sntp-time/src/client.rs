@@ -223,6 +223,10 @@ pub struct SyncConfig {
     pub discipline: DisciplineConfig,
     /// Poll intervals.
     pub poll: PollConfig,
+    /// True when a startup sequence already measured (and possibly stepped)
+    /// the clock: the loop then starts past startup
+    /// ([`Discipline::after_startup`]), so it takes no second unbounded step.
+    pub startup_done: bool,
 }
 
 /// Controls a running poll loop.
@@ -261,7 +265,11 @@ pub fn spawn_sync(
     let consent2 = consent.clone();
     let task = tokio::spawn(async move {
         let mut servers = config.servers.clone();
-        let mut discipline = Discipline::new(config.discipline);
+        let mut discipline = if config.startup_done {
+            Discipline::after_startup(config.discipline)
+        } else {
+            Discipline::new(config.discipline)
+        };
         let mut schedule = PollSchedule::new(config.poll);
         loop {
             let wait = poll_once(

@@ -9,7 +9,10 @@
 //!   mode, version, stratum, leap, transmit time, Kiss-o'-Death).
 //! - [`Measurement`]: offset, delay, per-server [`ServerReport`] and the R.6
 //!   [`AccuracyClass`].
-//! - [`Discipline`]: the sans-I/O step/slew policy; [`Clock`] with
+//! - [`StartupStepRules`]: a startup step beyond a limit needs two servers
+//!   agreeing within 1 s (or the explicit `trust_single_server`).
+//! - [`Discipline`]: the sans-I/O step/slew policy (step-out interval and a
+//!   step budget after startup); [`Clock`] with
 //!   [`SystemClock`] (Linux adjtimex) and [`SimClock`] (simulated, with drift).
 //! - [`spawn_sync`]: the ongoing poll loop with events and stop.
 //! - [`LocalTime`]: DHCP options 2/100/101 with jiff.
@@ -24,6 +27,7 @@ mod localtime;
 mod packet;
 mod poll;
 mod select;
+mod startup;
 mod sysclock;
 
 pub use client::{
@@ -38,8 +42,10 @@ pub use packet::{
 };
 pub use poll::{PollConfig, PollSchedule};
 pub use select::{
-    AccuracyClass, Discard, HIGH_ACCURACY, Measurement, ORDINARY, ServerReport, select,
+    AGREEMENT, AccuracyClass, Discard, HIGH_ACCURACY, LeapSecond, Measurement, ORDINARY,
+    ServerReport, select,
 };
+pub use startup::{StartupStep, StartupStepRules};
 pub use sysclock::SystemClock;
 
 /// The time types of this API (`Timestamp`, `SignedDuration`, `TimeZone`).

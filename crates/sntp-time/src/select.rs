@@ -146,6 +146,62 @@ pub struct Measurement {
     pub at: Timestamp,
 }
 
+/// A leap second a server announces for the end of the current day (the
+/// leap indicator of RFC 5905: 1 inserts a second, 2 deletes one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeapSecond {
+    /// LI 1: the last minute of the day has 61 seconds.
+    Insert,
+    /// LI 2: the last minute of the day has 59 seconds.
+    Delete,
+}
+
+impl LeapSecond {
+    /// The announcement of a leap indicator (0 and 3 announce none).
+    pub fn from_indicator(leap: u8) -> Option<LeapSecond> {
+        match leap {
+            1 => Some(LeapSecond::Insert),
+            2 => Some(LeapSecond::Delete),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for LeapSecond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeapSecond::Insert => "leap second to be inserted at the end of the day",
+            LeapSecond::Delete => "leap second to be deleted at the end of the day",
+        })
+    }
+}
+
+/// How far apart two servers' offsets may be and still count as agreeing.
+pub const AGREEMENT: Duration = Duration::from_secs(1);
+
+impl Measurement {
+    /// The number of servers whose best sample lies within `within` of the
+    /// combined offset (the servers used included). With fewer than two, the
+    /// offset rests on one unauthenticated server.
+    pub fn agreeing_servers(&self, within: Duration) -> usize {
+        self.servers
+            .iter()
+            .filter_map(|r| r.best.as_ref())
+            .filter(|s| (s.offset - self.offset).unsigned_abs() <= within)
+            .count()
+    }
+
+    /// The leap second the servers used announce, if any.
+    pub fn leap(&self) -> Option<LeapSecond> {
+        self.servers
+            .iter()
+            .filter(|r| self.used.contains(&r.server))
+            .filter_map(|r| r.best.as_ref())
+            .find_map(|s| LeapSecond::from_indicator(s.leap))
+    }
+}
+
 /// Combines the servers' best samples: the median offset with three or more
 /// survivors (one bad server cannot move it), otherwise the sample with the
 /// smallest synchronization distance.
@@ -274,5 +330,44 @@ mod tests {
             AccuracyClass::for_error(Duration::from_secs(2)),
             AccuracyClass::Insufficient
         );
+    }
+
+    #[test]
+    fn agreement_counts_servers_near_the_combined_offset() {
+        let two = |a: i64, b: i64| {
+            let servers = vec![
+                ServerReport::from_outcomes(addr(1), vec![Ok(sample(a, 1))]),
+                ServerReport::from_outcomes(addr(2), vec![Ok(sample(b, 2))]),
+            ];
+            select(servers, Timestamp::UNIX_EPOCH).unwrap()
+        };
+        assert_eq!(two(60_000, 60_400).agreeing_servers(AGREEMENT), 2);
+        assert_eq!(two(60_000, 61_001).agreeing_servers(AGREEMENT), 1);
+        // The least-distance server decides the offset either way.
+        assert_eq!(two(5, 3_600_000).offset, SignedDuration::from_millis(5));
+        let one = select(
+            vec![ServerReport::from_outcomes(addr(1), vec![Ok(sample(9, 1))])],
+            Timestamp::UNIX_EPOCH,
+        )
+        .unwrap();
+        assert_eq!(one.agreeing_servers(AGREEMENT), 1);
+    }
+
+    #[test]
+    fn leap_indicator_1_and_2_are_reported() {
+        for (li, want) in [
+            (0, None),
+            (1, Some(LeapSecond::Insert)),
+            (2, Some(LeapSecond::Delete)),
+        ] {
+            let mut s = sample(1, 1);
+            s.leap = li;
+            let m = select(
+                vec![ServerReport::from_outcomes(addr(1), vec![Ok(s)])],
+                Timestamp::UNIX_EPOCH,
+            )
+            .unwrap();
+            assert_eq!(m.leap(), want, "LI {li}");
+        }
     }
 }

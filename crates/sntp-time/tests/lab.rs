@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use annexr_lab::{Chronyd, or_skip};
 use annexr_sntp::{
-    AccuracyClass, Clock, Discard, DisciplineConfig, Event, Kod, KodAction, PollConfig, Rejection,
-    SamplingConfig, ServerReport, SimClock, SntpClient, SyncConfig, SystemClock, TokioNtpSocket,
-    blocking, judge, spawn_sync,
+    AGREEMENT, AccuracyClass, Clock, Discard, DisciplineConfig, Event, Kod, KodAction, PollConfig,
+    Rejection, SamplingConfig, ServerReport, SimClock, SntpClient, StartupStep, StartupStepRules,
+    SyncConfig, SystemClock, TokioNtpSocket, blocking, judge, spawn_sync,
 };
 use jiff::SignedDuration;
 
@@ -162,6 +162,7 @@ async fn poll_loop_steps_once_then_slews_and_stops() {
             max_interval: Duration::from_millis(400),
             retry_min: Duration::from_millis(100),
         },
+        startup_done: false,
     };
     let (handle, mut events) = spawn_sync(config, clock.clone()).unwrap();
     let mut seen = Vec::new();
@@ -220,6 +221,7 @@ async fn silent_server_backs_off() {
             max_interval: Duration::from_millis(400),
             retry_min: Duration::from_millis(50),
         },
+        startup_done: false,
     };
     let clock: Arc<dyn Clock> = Arc::new(SimClock::following_system(SignedDuration::ZERO, 0.0));
     let (handle, mut events) = spawn_sync(config, clock).unwrap();
@@ -289,4 +291,104 @@ fn blocking_facade() {
     let client = blocking::SntpClient::new(vec![ntp.addr()], SamplingConfig::default()).unwrap();
     let m = client.measure(Arc::new(SystemClock)).unwrap();
     assert!((m.offset - SignedDuration::from_secs(37)).abs() <= TWO_MS);
+}
+
+/// The startup step rule against two real chronyd servers: both 90 s ahead
+/// (agreeing) confirm the step; 90 s and 95 s ahead (disagreeing) do not,
+/// and one alone does not either unless `trust_single_server` is set.
+#[tokio::test]
+async fn startup_step_beyond_limit_needs_two_agreeing_servers_lab() {
+    let Some(a) = or_skip(Chronyd::builder().offset_secs(90).start()) else {
+        return;
+    };
+    let Some(b) = or_skip(Chronyd::builder().offset_secs(90).start()) else {
+        return;
+    };
+    let Some(c) = or_skip(Chronyd::builder().offset_secs(95).start()) else {
+        return;
+    };
+    let rules = StartupStepRules::default();
+    let measure = |servers: Vec<SocketAddr>| async move {
+        SntpClient::new(servers, SamplingConfig::default())
+            .unwrap()
+            .measure(Arc::new(SystemClock))
+            .await
+            .unwrap()
+    };
+
+    let agreeing = measure(vec![a.addr(), b.addr()]).await;
+    assert!((agreeing.offset - SignedDuration::from_secs(90)).abs() <= TWO_MS);
+    assert_eq!(agreeing.agreeing_servers(AGREEMENT), 2);
+    assert_eq!(
+        rules.judge(&agreeing),
+        StartupStep::Confirmed { agreeing: 2 }
+    );
+
+    let disagreeing = measure(vec![a.addr(), c.addr()]).await;
+    assert_eq!(disagreeing.agreeing_servers(AGREEMENT), 1);
+    let verdict = rules.judge(&disagreeing);
+    assert!(
+        matches!(verdict, StartupStep::Refused { agreeing: 1, .. }),
+        "{verdict:?}"
+    );
+
+    let alone = measure(vec![a.addr()]).await;
+    assert!(!rules.judge(&alone).allowed());
+    let trusting = StartupStepRules {
+        trust_single_server: true,
+        ..rules
+    };
+    assert_eq!(trusting.judge(&alone), StartupStep::TrustedSingleServer);
+    assert_eq!(alone.leap(), None, "chronyd announces no leap second");
+}
+
+/// The loop a startup hands over to (`startup_done`) takes no second
+/// unbounded step: chronyd 37 s ahead is slewed during the step-out
+/// interval, never stepped at once.
+#[tokio::test]
+async fn ongoing_loop_after_startup_does_not_step_at_once() {
+    let Some(ntp) = or_skip(Chronyd::builder().offset_secs(37).start()) else {
+        return;
+    };
+    let clock = Arc::new(SimClock::following_system(SignedDuration::ZERO, 0.0));
+    let config = SyncConfig {
+        servers: vec![ntp.addr()],
+        sampling: SamplingConfig::default(),
+        discipline: DisciplineConfig::default(),
+        poll: PollConfig {
+            min_interval: Duration::from_millis(200),
+            max_interval: Duration::from_millis(400),
+            retry_min: Duration::from_millis(100),
+        },
+        startup_done: true,
+    };
+    let (handle, mut events) = spawn_sync(config, clock.clone()).unwrap();
+    let mut seen = Vec::new();
+    while seen
+        .iter()
+        .filter(|e| matches!(e, Event::Slewing { .. }))
+        .count()
+        < 3
+    {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push(e);
+    }
+    handle.stop().await;
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::Stepped { .. })),
+        "{seen:?}"
+    );
+    for e in &seen {
+        if let Event::Slewing { rate, offset, .. } = e {
+            assert_eq!(*rate, 1e-4, "slewed at the bound toward +37 s");
+            assert!(
+                (*offset - SignedDuration::from_secs(37)).abs() <= SignedDuration::from_millis(50)
+            );
+        }
+    }
+    // The clock moved by the slew only: far from the 37 s a step would give.
+    assert!(clock.error().abs() < SignedDuration::from_secs(1));
 }

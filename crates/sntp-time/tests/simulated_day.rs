@@ -100,16 +100,32 @@ fn step_after_startup_is_reported_and_panic_needs_consent() {
         d.decide(-clock.error(), clock.now(), Duration::from_secs(64)),
         Decision::Slew { .. }
     ));
-    // Someone sets the clock 2 s off while in use: a step, flagged not-startup.
+    // Someone sets the clock 2 s off while in use: slewed at the bound for
+    // the step-out interval (300 s), then a step, flagged not-startup.
     clock.step(SignedDuration::from_secs(2)).unwrap();
-    clock.advance(Duration::from_secs(64));
-    match d.decide(-clock.error(), clock.now(), Duration::from_secs(64)) {
-        Decision::Step { offset, startup } => {
-            assert!(!startup);
-            assert_eq!(offset, SignedDuration::from_secs(-2));
+    let since = clock.now();
+    let step = loop {
+        clock.advance(Duration::from_secs(64));
+        match d.decide(-clock.error(), clock.now(), Duration::from_secs(64)) {
+            Decision::Slew { rate, .. } => {
+                assert_eq!(rate, -1e-4);
+                clock.slew(rate).unwrap();
+            }
+            Decision::Step { offset, startup } => {
+                assert!(!startup);
+                break offset;
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
-    }
+    };
+    assert!(clock.now().duration_since(since) >= SignedDuration::from_secs(300));
+    // Less the slew meanwhile: at most 0.01 % of the 320 s it took.
+    assert!(
+        (step + SignedDuration::from_secs(2)).abs() <= SignedDuration::from_millis(33),
+        "{step}"
+    );
+    clock.step(step).unwrap();
+    clock.slew(0.0).unwrap();
     // 2 hours off while in use: not without consent.
     clock.step(SignedDuration::from_hours(2)).unwrap();
     assert!(matches!(

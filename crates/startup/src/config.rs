@@ -17,6 +17,11 @@
 //! bind_dn = "cn=device,dc=hospital,dc=example"
 //! password_file = "/etc/annexr/ldap.secret"
 //!
+//! [time]
+//! set_clock = true               # step once at startup, then slew (CAP_SYS_TIME)
+//! max_startup_step_ms = 1000     # beyond: two NTP servers must agree within 1 s
+//! required_class = "ordinary"    # R.6: "high" (≤10 ms) | "ordinary" (≤500 ms)
+//!
 //! [store]
 //! path = "/var/lib/annexr/state.json"
 //! ```
@@ -116,6 +121,32 @@ pub struct TimeSettings {
     /// Apply the startup correction to the clock (needs privileges). Off:
     /// measure and report only.
     pub set_clock: bool,
+    /// Largest startup step one NTP server may justify alone, in
+    /// milliseconds. A larger step (the clock, or the time TLS checks
+    /// certificates against) needs two servers agreeing within 1 s.
+    pub max_startup_step_ms: u64,
+    /// Accept a startup step beyond `max_startup_step_ms` from a single
+    /// server. Unsafe: that unauthenticated server can then set any time;
+    /// the report warns whenever it was used.
+    pub trust_single_server: bool,
+    /// The R.6 class the device needs (`"high"`: ≤10 ms, `"ordinary"`:
+    /// ≤500 ms); a WARNING when the startup does not reach it.
+    pub required_class: Option<RequiredClass>,
+    /// The NTP-measured correction the startup found for the device clock,
+    /// in µs, when the clock itself was not corrected: LDAP TLS checks
+    /// certificates against it. Set by the startup, never read from a file.
+    #[serde(skip)]
+    pub(crate) tls_clock_correction_us: Option<i64>,
+}
+
+/// The R.6 synchronization class a device requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequiredClass {
+    /// High accuracy (R.6.1): within about 10 ms.
+    High,
+    /// Ordinary (R.6.2): within about 500 ms.
+    Ordinary,
 }
 
 impl Default for TimeSettings {
@@ -126,6 +157,10 @@ impl Default for TimeSettings {
             samples: 4,
             timeout_ms: 1_000,
             set_clock: false,
+            max_startup_step_ms: 1_000,
+            trust_single_server: false,
+            required_class: None,
+            tls_clock_correction_us: None,
         }
     }
 }
@@ -320,6 +355,21 @@ mod tests {
         assert_eq!(config.device.name.as_deref(), Some("CT-SCANNER-1"));
         assert_eq!(config.network.mode, NetworkMode::Static);
         assert_eq!(config.network.dns_servers, vec!["10.0.0.53"]);
+        assert_eq!(config.time.required_class, Some(RequiredClass::Ordinary));
+    }
+
+    #[test]
+    fn time_step_limits_and_required_class_parse() {
+        let config = StartupConfig::from_toml(
+            "[time]\nmax_startup_step_ms = 5000\ntrust_single_server = true\nrequired_class = \"high\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.time.max_startup_step_ms, 5_000);
+        assert!(config.time.trust_single_server);
+        assert_eq!(config.time.required_class, Some(RequiredClass::High));
+        assert!(StartupConfig::from_toml("[time]\nrequired_class = \"best\"\n").is_err());
+        // The runtime correction is never taken from a file.
+        assert!(StartupConfig::from_toml("[time]\ntls_clock_correction_us = 5\n").is_err());
     }
 
     #[test]

@@ -39,6 +39,10 @@ fn client_with_base(
     if let Some(ca) = &config.ldap.ca_file {
         client_config = client_config.ca_file(ca.clone());
     }
+    if let Some(us) = config.time.tls_clock_correction_us {
+        client_config =
+            client_config.clock_correction(annexr_ldap::ClockCorrection::from_micros(us));
+    }
     if let Some(base) = config.ldap.base_dn.as_deref().or(remembered_base) {
         client_config = client_config.base_dn(base.to_string());
     }

@@ -22,11 +22,14 @@ mod sequence;
 pub mod store;
 pub mod time;
 
-pub use config::{ConfigError, NetworkMode, StartupConfig};
+pub use config::{ConfigError, NetworkMode, RequiredClass, StartupConfig};
 pub use configure::client as ldap_client;
 pub use error::Error;
 pub use network::{NetworkParams, request_lease};
-pub use report::{Event, Observer, Outcome, Source, StartupReport, Step, StepReport, Warning};
+pub use report::{
+    Event, Observer, Outcome, Source, StartupReport, StartupStepOutcome, Step, StepReport,
+    TimeClass, TimeReport, Warning,
+};
 pub use sequence::{ShutdownReport, Startup, StartupBuilder, StartupOutcome, ldap_servers};
 pub use store::{FileStore, LoadSource, Store, StoreError, StoredLease, StoredState};
 pub use time::{TimeMeasurement, measure_time};

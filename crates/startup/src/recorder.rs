@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use crate::report::Source;
 use crate::report::{
-    ClockStep, Event, Observer, Outcome, StartupReport, Step, StepReport, Value, Warning,
+    ClockStep, Event, Observer, Outcome, StartupReport, Step, StepReport, TimeReport, Value,
+    Warning,
 };
 
 /// Shared by the steps of one run (the time step runs on its own task).
@@ -139,6 +140,18 @@ impl Recorder {
         let at_us = micros(self.started);
         self.emit(Event::ClockStepped { offset_us });
         self.with_report(|r| r.clock_step = Some(ClockStep { at_us, offset_us }));
+    }
+
+    pub fn set_time(&self, time: TimeReport) {
+        self.with_report(|r| r.time = Some(time));
+    }
+
+    pub fn tls_time_corrected(&self) {
+        self.with_report(|r| {
+            if let Some(t) = &mut r.time {
+                t.tls_time_corrected = true;
+            }
+        });
     }
 
     pub fn set_device_name(&self, name: &str) {

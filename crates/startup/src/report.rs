@@ -135,8 +135,66 @@ pub struct StartupReport {
     /// When the clock was stepped, from the start of the sequence (µs), and
     /// by how much (µs): the report says where in the sequence it happened.
     pub clock_step: Option<ClockStep>,
+    /// The time step's findings (R.6), when it measured the clock.
+    pub time: Option<TimeReport>,
     /// Wall time of the whole sequence, in microseconds.
     pub total_us: u64,
+}
+
+/// The R.6 synchronization classes, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum TimeClass {
+    /// High accuracy (R.6.1): within about 10 ms.
+    High,
+    /// Ordinary (R.6.2): within about 500 ms.
+    Ordinary,
+    /// Neither.
+    Insufficient,
+}
+
+/// What became of the one startup step of R.6.3.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum StartupStepOutcome {
+    /// The clock was close enough to be slewed.
+    NotNeeded,
+    /// The clock was stepped.
+    Applied,
+    /// A step was justified, but `[time] set_clock` is off.
+    NotApplied,
+    /// A step beyond `[time] max_startup_step_ms` that too few servers
+    /// confirmed: neither the clock nor the TLS time was corrected.
+    Refused,
+    /// Stepping the clock failed.
+    Failed,
+}
+
+/// The time step's findings, as structured fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TimeReport {
+    /// What NTP said to add to the device clock, in microseconds.
+    pub clock_offset_us: i64,
+    /// True when the device clock was off by more than the ordinary class
+    /// allows (500 ms) when the startup measured it.
+    pub clock_was_off: bool,
+    /// The class the device's time reaches after the startup.
+    pub time_class: TimeClass,
+    /// `[time] required_class`, when set.
+    pub required_class: Option<TimeClass>,
+    /// What became of the startup step.
+    pub startup_step: StartupStepOutcome,
+    /// NTP servers within 1 s of the measured offset.
+    pub agreeing_servers: usize,
+    /// A leap second the servers announce (leap indicator 1 or 2):
+    /// `"insert"` or `"delete"`.
+    pub leap_second: Option<&'static str>,
+    /// LDAP TLS checked certificates against the NTP-corrected time, as the
+    /// device clock itself was not corrected.
+    pub tls_time_corrected: bool,
 }
 
 /// A clock step taken during startup.
@@ -158,6 +216,7 @@ impl StartupReport {
             steps: Vec::new(),
             warnings: Vec::new(),
             clock_step: None,
+            time: None,
             total_us: 0,
         }
     }
@@ -217,6 +276,23 @@ impl fmt::Display for StartupReport {
                 "  clock stepped by {:+.3} s at +{}",
                 step.offset_us as f64 / 1e6,
                 ms(step.at_us)
+            )?;
+        }
+        if let Some(t) = &self.time {
+            writeln!(
+                f,
+                "  clock: offset {:+.3} s, class {:?}{}, startup step {:?}{}",
+                t.clock_offset_us as f64 / 1e6,
+                t.time_class,
+                t.required_class
+                    .map(|c| format!(" (required {c:?})"))
+                    .unwrap_or_default(),
+                t.startup_step,
+                if t.tls_time_corrected {
+                    ", TLS checked against NTP time"
+                } else {
+                    ""
+                }
             )?;
         }
         for w in &self.warnings {

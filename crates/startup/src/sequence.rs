@@ -3,8 +3,10 @@
 //!
 //! Order and overlap: the network step runs first (it yields the server
 //! lists); time synchronization then runs on its own task while DNS, LDAP
-//! and configuration proceed, since none of them needs the corrected clock;
-//! the report says when the clock was stepped relative to the rest.
+//! and configuration proceed. When LDAP uses TLS, LDAP waits for the time
+//! step, and certificates are checked against the NTP-corrected time (a
+//! battery clock years off would otherwise fail them); the report says when
+//! the clock was stepped relative to the rest.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,8 +204,9 @@ impl Startup {
             stored.last_lease = Some(lease.clone());
         }
 
-        // R.4 step 2: time sync on its own task; the rest does not wait.
-        let time_task = if self.config.time.enabled {
+        // R.4 step 2: time sync on its own task; the rest waits for it only
+        // when LDAP uses TLS (certificates are checked against its time).
+        let mut time_task = if self.config.time.enabled {
             let servers = time::servers(&self.config, &network);
             let settings = self.config.time.clone();
             let recorder = recorder.clone();
@@ -222,11 +225,24 @@ impl Startup {
         // R.4 steps 3–4: the LDAP servers.
         let ldap_urls = self.find_ldap_servers(&network, &recorder).await;
 
+        let mut config = self.config.clone();
+        let mut time_sync = None;
+        if uses_tls(&config, &ldap_urls)
+            && let Some(task) = time_task.take()
+        {
+            let synced = self.await_time(task, &recorder).await;
+            time_sync = synced.handle;
+            if synced.tls_correction_us.is_some() {
+                config.time.tls_clock_correction_us = synced.tls_correction_us;
+                recorder.tls_time_corrected();
+            }
+        }
+
         // R.4 step 4 and 5 (or R.1.2.2 steps 5–9).
         let (device, ldap) = match &device_name {
             Some(name) => {
                 crate::configure::run(
-                    &self.config,
+                    &config,
                     name,
                     &ldap_urls,
                     self.local.as_ref(),
@@ -260,18 +276,8 @@ impl Startup {
             crate::probe::peers(&self.config, device, ldap.as_ref(), &recorder).await;
         }
 
-        let mut time_sync = None;
         if let Some(task) = time_task {
-            // The time step has its own timeouts; this only bounds a stuck task.
-            let limit = millis(self.config.time.timeout_ms) * (self.config.time.samples + 2) * 4;
-            match tokio::time::timeout(limit.max(Duration::from_secs(5)), task).await {
-                Ok(Ok(handle)) => time_sync = handle,
-                _ => recorder.warn(
-                    Step::Time,
-                    "time synchronization did not finish in time",
-                    "check that the NTP servers answer on UDP port 123",
-                ),
-            }
+            time_sync = self.await_time(task, &recorder).await.handle;
         }
         self.save_store(&stored, &recorder);
         StartupOutcome {
@@ -281,7 +287,31 @@ impl Startup {
             ldap_urls,
             lease,
             time_sync,
-            config: self.config.clone(),
+            config,
+        }
+    }
+
+    /// Waits for the time step. It has its own timeouts; this only bounds a
+    /// stuck task, which is then aborted so it cannot step the clock after
+    /// the report said it did not finish.
+    async fn await_time(
+        &self,
+        mut task: tokio::task::JoinHandle<time::Synced>,
+        recorder: &Recorder,
+    ) -> time::Synced {
+        let rounds = self.config.time.samples.saturating_add(2).saturating_mul(4);
+        let limit = millis(self.config.time.timeout_ms).saturating_mul(rounds);
+        match tokio::time::timeout(limit.max(Duration::from_secs(5)), &mut task).await {
+            Ok(Ok(synced)) => synced,
+            _ => {
+                task.abort();
+                recorder.warn(
+                    Step::Time,
+                    "time synchronization did not finish in time",
+                    "check that the NTP servers answer on UDP port 123",
+                );
+                time::Synced::default()
+            }
         }
     }
 
@@ -333,6 +363,12 @@ impl Startup {
         }
         found.urls
     }
+}
+
+/// True when LDAP will use TLS (`ldaps://` or StartTLS), so certificates
+/// are checked against the clock.
+fn uses_tls(config: &StartupConfig, urls: &[String]) -> bool {
+    config.ldap.starttls || urls.iter().any(|u| u.starts_with("ldaps://"))
 }
 
 /// The LDAP servers, as the DNS step found them.

@@ -367,3 +367,243 @@ async fn the_second_boot_searches_the_remembered_configuration_root_directly() {
         third.report
     );
 }
+
+/// The test binary re-runs itself under libfaketime for the clock tests;
+/// this variable carries the child's settings (JSON) and marks the child.
+const FAKETIME_CHILD: &str = "ANNEXR_TEST_FAKETIME_CHILD";
+/// Where Debian's libfaketime package puts the preload library.
+const FAKETIME_LIBS: [&str; 2] = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+];
+
+/// The device side of the clock tests: run only by
+/// [`startup_under_faketime`], in a process whose clock libfaketime shifts.
+#[tokio::test]
+#[ignore = "the child of the TLS clock tests; they run it under libfaketime"]
+async fn tls_clock_child_runs_the_startup_under_faketime() {
+    let settings = std::env::var(FAKETIME_CHILD).expect(
+        "run by the tls_with_clock_* tests, with the settings in ANNEXR_TEST_FAKETIME_CHILD",
+    );
+    let config: StartupConfig = serde_json::from_str(&settings).unwrap();
+    let name = config.device.name.clone().unwrap();
+    let outcome = Startup::builder()
+        .config(config)
+        .local_description(new_modality(&name, &name.replace('-', "")))
+        .build()
+        .run()
+        .await;
+    eprintln!("{}", outcome.report);
+    println!("<<<REPORT\n{}\nREPORT>>>", outcome.report.to_json());
+}
+
+/// Runs the startup of `device` in a child process whose clock is shifted by
+/// `faketime` (libfaketime syntax, e.g. `-730d`), against an LDAPS server
+/// of the lab CA (valid 30 days from now) and `ntp` correct NTP servers.
+/// Returns the child's report as JSON, or `None` when libfaketime is
+/// missing and the lab is not required.
+fn startup_under_faketime(
+    faketime: &str,
+    device: &str,
+    ntp: usize,
+    trust_single_server: bool,
+) -> Option<(serde_json::Value, Slapd)> {
+    let Some(lib) = FAKETIME_LIBS
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        assert!(
+            !annexr_lab::lab_required(),
+            "libfaketime is missing (package faketime)"
+        );
+        eprintln!("SKIPPED: libfaketime is missing (package faketime)");
+        return None;
+    };
+    let slapd = or_skip(Slapd::builder().tls(true).start())?;
+    let mut servers = Vec::new();
+    for _ in 0..ntp {
+        servers.push(or_skip(annexr_lab::Chronyd::builder().start())?);
+    }
+    let mut config = StartupConfig::default();
+    config.device.name = Some(device.to_string());
+    config.network.mode = NetworkMode::Static;
+    config.network.ntp_servers = servers.iter().map(|s| s.addr().to_string()).collect();
+    config.ldap.urls = vec![slapd.ldaps_url().unwrap()];
+    config.ldap.prefer_configured = true;
+    config.ldap.ca_file = slapd.ca_cert_path().map(Into::into);
+    config.ldap.bind_dn = Some(slapd.device_dn());
+    config.ldap.password = Some(slapd.device_password().to_string());
+    config.ldap.timeout_ms = 3_000;
+    config.time.trust_single_server = trust_single_server;
+    config.time.set_clock = false;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tls_clock_child_runs_the_startup_under_faketime",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FAKETIME_CHILD, serde_json::to_string(&config).unwrap())
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME", faketime)
+        // Timers and timeouts keep the real monotonic clock.
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    eprintln!("{stderr}");
+    let json = stdout
+        .split("<<<REPORT\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\nREPORT>>>").next())
+        .unwrap_or_else(|| panic!("no report from the child:\n{stdout}\n{stderr}"));
+    Some((serde_json::from_str(json).unwrap(), slapd))
+}
+
+/// The µs in `days` days.
+fn days_us(days: i64) -> i64 {
+    days * 86_400 * 1_000_000
+}
+
+fn assert_configured_over_tls_with_corrected_time(report: &serde_json::Value, offset_us: i64) {
+    assert_eq!(report["configuration_source"], "ldap", "{report:#}");
+    assert_eq!(report["configured"], true);
+    let time = &report["time"];
+    let measured = time["clock_offset_us"].as_i64().unwrap();
+    assert!(
+        (measured - offset_us).abs() < 60_000_000,
+        "measured {measured} µs, expected about {offset_us}"
+    );
+    assert_eq!(time["clock_was_off"], true, "{time}");
+    assert_eq!(time["time_class"], "insufficient", "{time}");
+    assert_eq!(time["startup_step"], "not-applied", "{time}");
+    assert_eq!(time["agreeing_servers"], 2, "{time}");
+    assert_eq!(time["tls_time_corrected"], true, "{time}");
+    assert!(
+        report["clock_step"].is_null(),
+        "the clock itself is never set here"
+    );
+    // LDAP waited for the time step.
+    let steps = report["steps"].as_array().unwrap();
+    let at = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .map(|s| {
+                (
+                    s["started_at_us"].as_u64().unwrap(),
+                    s["duration_us"].as_u64().unwrap(),
+                )
+            })
+            .unwrap()
+    };
+    let (time_at, time_took) = at("time");
+    assert!(at("ldap").0 >= time_at + time_took, "{report:#}");
+}
+
+#[test]
+fn tls_with_clock_two_years_behind_is_configured() {
+    let Some((report, slapd)) = startup_under_faketime("-730d", "MR-PAST-1", 2, false) else {
+        return;
+    };
+    assert_configured_over_tls_with_corrected_time(&report, days_us(730));
+    let found = slapd
+        .ldapsearch(&slapd.devices_dn(), "(dicomDeviceName=MR-PAST-1)")
+        .unwrap();
+    assert!(found.contains("dicomDeviceName: MR-PAST-1"), "{found}");
+}
+
+#[test]
+fn tls_with_clock_two_years_ahead_is_configured() {
+    let Some((report, _slapd)) = startup_under_faketime("+730d", "MR-FUTURE-1", 2, false) else {
+        return;
+    };
+    assert_configured_over_tls_with_corrected_time(&report, -days_us(730));
+}
+
+/// The control: one NTP server alone may not move the time TLS checks
+/// against by two years, so the certificate is "not yet valid" and LDAP
+/// fails; the report says why.
+#[test]
+fn tls_with_clock_two_years_behind_and_one_unconfirmed_server_is_refused() {
+    let Some((report, _slapd)) = startup_under_faketime("-730d", "MR-ALONE-1", 1, false) else {
+        return;
+    };
+    let time = &report["time"];
+    assert_eq!(time["startup_step"], "refused", "{time}");
+    assert_eq!(time["agreeing_servers"], 1, "{time}");
+    assert_eq!(time["tls_time_corrected"], false, "{time}");
+    assert_ne!(report["configuration_source"], "ldap", "{report:#}");
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("trust_single_server"), "{warnings}");
+    let ldap = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "ldap")
+        .unwrap();
+    assert_ne!(ldap["outcome"], "done", "{ldap}");
+}
+
+/// With `trust_single_server` the one server's time is used (and the report
+/// warns that it was).
+#[test]
+fn tls_with_clock_two_years_ahead_and_trusted_single_server_is_configured() {
+    let Some((report, _slapd)) = startup_under_faketime("+730d", "MR-TRUST-1", 1, true) else {
+        return;
+    };
+    assert_eq!(report["configuration_source"], "ldap", "{report:#}");
+    assert_eq!(report["time"]["tls_time_corrected"], true);
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("single NTP server"), "{warnings}");
+}
+
+/// `[time] required_class` (R.6): not reached is a WARNING, and the class is
+/// a structured report field (JSON too); reached, no warning.
+#[tokio::test]
+async fn required_class_not_reached_is_a_warning_and_a_report_field() {
+    let Some(off) = or_skip(annexr_lab::Chronyd::builder().offset_secs(3).start()) else {
+        return;
+    };
+    let Some(good) = or_skip(annexr_lab::Chronyd::builder().start()) else {
+        return;
+    };
+    let run = |ntp: String, required: annexr::RequiredClass| async move {
+        let mut config = StartupConfig::default();
+        config.device.name = Some("CT-CLASS-1".into());
+        config.network.mode = NetworkMode::Static;
+        config.network.ntp_servers = vec![ntp];
+        config.time.set_clock = false;
+        config.time.required_class = Some(required);
+        Startup::builder().config(config).build().run().await.report
+    };
+    let time_warnings = |report: &annexr::StartupReport| {
+        report
+            .warnings
+            .iter()
+            .filter(|w| w.step == Step::Time && w.message.contains("required_class"))
+            .count()
+    };
+
+    let report = run(off.addr().to_string(), annexr::RequiredClass::Ordinary).await;
+    let time = report.time.clone().unwrap();
+    assert_eq!(time.time_class, annexr::TimeClass::Insufficient, "{report}");
+    assert_eq!(time.required_class, Some(annexr::TimeClass::Ordinary));
+    assert!(time.clock_was_off);
+    assert_eq!(time.startup_step, annexr::StartupStepOutcome::Refused);
+    assert_eq!(time_warnings(&report), 1, "{report}");
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["time"]["time_class"], "insufficient");
+    assert_eq!(json["time"]["required_class"], "ordinary");
+    assert!(json["time"]["leap_second"].is_null());
+
+    let report = run(good.addr().to_string(), annexr::RequiredClass::High).await;
+    let time = report.time.clone().unwrap();
+    assert_eq!(time.time_class, annexr::TimeClass::High, "{report}");
+    assert!(!time.clock_was_off);
+    assert_eq!(time.startup_step, annexr::StartupStepOutcome::NotNeeded);
+    assert_eq!(time_warnings(&report), 0, "{report}");
+}
