@@ -29,7 +29,9 @@ fn main() {
             "1.2.840.10008.5.1.4.1.1.2",
             [annexr_probe::EXPLICIT_VR_LE],
         ));
-        let report = annexr_probe::blocking::probe(&target, &opts).expect("valid target");
+        let report = annexr_probe::blocking::Prober::new()
+            .and_then(|prober| prober.probe(&target, &opts))
+            .expect("valid target");
         println!("{report}");
         return;
     }
@@ -78,7 +80,7 @@ fn main() {
     if let Some(t) = tls {
         target = target.with_tls(t);
     }
-    match annexr_probe::blocking::probe(&target, &opts) {
+    match annexr_probe::blocking::Prober::new().and_then(|prober| prober.probe(&target, &opts)) {
         Ok(report) if json => println!("{}", report.to_json()),
         Ok(report) => println!("{report}"),
         Err(e) => {

@@ -3,7 +3,8 @@
 //! negotiation against a proposal) and the C-ECHO-RSP command set.
 #![no_main]
 
-use annexr_probe::pdu::{self, Incoming, ProposedContext};
+use annexr_probe::ProposedContext;
+use annexr_probe::internal::pdu::{self, Incoming};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,12 +27,12 @@ fuzz_target!(|data: &[u8]| {
             }
             Ok(Incoming::PData(values)) => {
                 for v in values {
-                    let _ = annexr_probe::dimse::read_echo_rsp(&v.data);
+                    let _ = annexr_probe::internal::dimse::read_echo_rsp(&v.data);
                 }
             }
             _ => {}
         }
     } else {
-        let _ = annexr_probe::dimse::read_echo_rsp(rest);
+        let _ = annexr_probe::internal::dimse::read_echo_rsp(rest);
     }
 });

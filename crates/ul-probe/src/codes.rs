@@ -6,6 +6,7 @@ use serde::Serialize;
 /// A-ASSOCIATE-RJ as received, with the raw codes kept (reserved values
 /// included) and their meaning in words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Rejection {
     /// 1 rejected-permanent, 2 rejected-transient.
     pub result: u8,
@@ -104,6 +105,7 @@ impl Rejection {
 
 /// A-ABORT as received, raw codes kept, with their meaning in words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Abort {
     /// 0 service-user, 1 reserved, 2 service-provider.
     pub source: u8,

@@ -43,6 +43,7 @@ pub fn echo_rq(message_id: u16, sop_class: &str) -> Result<Vec<u8>, CommandError
 
 /// The fields of a C-ECHO-RSP the probe reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct EchoResponse {
     /// Command Field (0x8030 for C-ECHO-RSP).
     pub command_field: u16,

@@ -33,24 +33,39 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod blocking;
-pub mod codes;
-pub mod dimse;
-pub mod model;
-pub mod pdu;
+mod codes;
+mod dimse;
+mod model;
+mod pdu;
 mod probe;
-pub mod report;
+mod report;
 mod sweep;
 mod target;
-pub mod tls;
+mod tls;
+
+/// Parsers of peer input, public only for the fuzz targets: not a stable API.
+#[doc(hidden)]
+pub mod internal {
+    /// PDU framing and decoding.
+    pub mod pdu {
+        pub use crate::pdu::*;
+    }
+    /// The C-ECHO command set.
+    pub mod dimse {
+        pub use crate::dimse::*;
+    }
+}
 
 pub use annexr_model::AeTitle;
-pub use codes::{Abort, Rejection};
+pub use codes::{
+    Abort, Rejection, context_refusal_cause, context_result_text, dimse_status_text, uid_name,
+};
 pub use model::targets_of_device;
 pub use pdu::{NegotiatedContext, PeerInfo, ProposedContext};
 pub use probe::probe;
 pub use report::{
     CertInfo, CertVerification, Ending, Error, Phase, ProbeReport, Refused, Timings, TlsReport,
-    TransportErrorKind, Verdict,
+    TransportErrorKind, Verdict, decide,
 };
 pub use sweep::{SweepItem, SweepOptions, SweepReport, SweepSummary, sweep};
 pub use target::{ProbeOptions, Target};

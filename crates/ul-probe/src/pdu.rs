@@ -30,6 +30,7 @@ pub const IMPLEMENTATION_VERSION: &str = "ANNEXR_PROBE_01";
 
 /// What is wrong with bytes a peer sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PduError {
     /// Fewer bytes than the header announces.
     #[error("truncated PDU: {have} of {need} bytes")]
@@ -69,6 +70,7 @@ pub enum PduError {
 
 /// A PDU received from the peer, as the probe cares about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Incoming {
     /// A-ASSOCIATE-AC.
     Accept(AssociationAC),
@@ -227,6 +229,7 @@ pub fn context_id(index: usize) -> u8 {
 
 /// The outcome of one proposed presentation context.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct NegotiatedContext {
     /// Presentation context id.
     pub id: u8,
@@ -253,6 +256,7 @@ impl NegotiatedContext {
 
 /// What the A-ASSOCIATE-AC told about the peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PeerInfo {
     /// Maximum PDU length the peer receives (0 = unlimited).
     pub max_pdu_length: Option<u32>,

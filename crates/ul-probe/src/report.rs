@@ -13,6 +13,7 @@ use crate::pdu::{NegotiatedContext, PeerInfo};
 /// The phases of a probe, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Phase {
     /// Host name to addresses.
     Resolve,
@@ -44,6 +45,7 @@ impl fmt::Display for Phase {
 /// Transport failures told apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TransportErrorKind {
     /// The host name has no address.
     NameNotResolved,
@@ -99,6 +101,7 @@ impl fmt::Display for TransportErrorKind {
 /// Everything that can stop a probe, naming the peer, the step and the cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "error", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Error {
     /// The target is not valid (checked before any I/O).
     #[error("probe of {peer}: invalid target: {cause}")]
@@ -168,6 +171,7 @@ pub enum Error {
 
 /// Duration of each phase in microseconds (`None`: not reached).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Timings {
     /// Name resolution.
     pub resolve_us: Option<u64>,
@@ -188,6 +192,7 @@ pub struct Timings {
 /// The outcome of the peer certificate verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CertVerification {
     /// Chains to a trusted root and names the peer.
     Verified,
@@ -202,6 +207,7 @@ pub enum CertVerification {
 
 /// The peer's end-entity certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CertInfo {
     /// Subject DN.
     pub subject: String,
@@ -219,6 +225,7 @@ pub struct CertInfo {
 
 /// What the TLS handshake showed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TlsReport {
     /// Handshake duration in microseconds (also in [`Timings`]).
     pub handshake_us: Option<u64>,
@@ -234,6 +241,7 @@ pub struct TlsReport {
 
 /// A SOP class the peer refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Refused {
     /// Abstract syntax UID.
     pub abstract_syntax: String,
@@ -246,6 +254,7 @@ pub struct Refused {
 /// The verdict: what field engineers confuse, told apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// No DICOM conversation: resolve, connect, TLS or the connection failed.
     TransportFailure {
@@ -383,6 +392,7 @@ pub fn decide(
 
 /// The target as it appears in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TargetSummary {
     /// Host name or address.
     pub host: String,
@@ -405,6 +415,7 @@ impl fmt::Display for TargetSummary {
 /// How the association ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Ending {
     /// A-RELEASE-RQ answered by A-RELEASE-RP.
     Released,
@@ -420,6 +431,7 @@ pub enum Ending {
 
 /// Everything one probe learned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ProbeReport {
     /// Who was probed.
     pub target: TargetSummary,

@@ -32,6 +32,7 @@ impl Default for SweepOptions {
 
 /// The result for one peer of a sweep.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SweepItem {
     /// The peer.
     pub target: TargetSummary,
@@ -43,6 +44,7 @@ pub struct SweepItem {
 
 /// Counts over a sweep.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SweepSummary {
     /// Peers probed or attempted.
     pub peers: usize,
@@ -58,6 +60,7 @@ pub struct SweepSummary {
 
 /// The result of a sweep, in the order of the targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SweepReport {
     /// One item per target.
     pub items: Vec<SweepItem>,

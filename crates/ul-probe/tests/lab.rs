@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use annexr_lab::{Dcmqrscp, Storescp, or_skip};
-use annexr_probe::pdu::{self, Incoming};
+use annexr_probe::internal::pdu::{self, Incoming};
 use annexr_probe::{
     Ending, Error, Phase, ProbeOptions, ProposedContext, Target, TlsOptions, TransportErrorKind,
-    Verdict, report::decide,
+    Verdict, decide,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -516,14 +516,14 @@ fn blocking_facade_probes_and_sweeps() {
         return;
     };
     let target = Target::new("localhost", scp.addr().port(), "STORESCP", "ANNEXR");
-    let report = annexr_probe::blocking::probe(&target, &ProbeOptions::default()).unwrap();
+    let prober = annexr_probe::blocking::Prober::new().unwrap();
+    let report = prober.probe(&target, &ProbeOptions::default()).unwrap();
     assert_eq!(report.verdict, Verdict::AllGood, "{report}");
     assert!(!report.resolved.is_empty());
-    let sweep = annexr_probe::blocking::sweep(
+    let sweep = prober.sweep(
         &[target.clone(), target],
         &annexr_probe::SweepOptions::default(),
-    )
-    .unwrap();
+    );
     assert_eq!(sweep.summary.all_good, 2, "{sweep}");
 }
 
