@@ -24,16 +24,25 @@ impl SrvDiscoverer {
     }
 
     /// See [`crate::SrvDiscoverer::discover_ldap`].
+    ///
+    /// # Panics
+    /// When called from within a tokio runtime (tokio refuses to block there).
     pub fn discover_ldap(&self) -> Result<Discovery, Error> {
         self.runtime.block_on(self.inner.discover_ldap())
     }
 
     /// See [`crate::SrvDiscoverer::discover`].
+    ///
+    /// # Panics
+    /// When called from within a tokio runtime (tokio refuses to block there).
     pub fn discover(&self, service: &Service) -> Result<Discovery, Error> {
         self.runtime.block_on(self.inner.discover(service))
     }
 
     /// See [`crate::SrvDiscoverer::txt`].
+    ///
+    /// # Panics
+    /// When called from within a tokio runtime (tokio refuses to block there).
     pub fn txt(&self, name: &str) -> Result<TxtAnswer, Error> {
         self.runtime.block_on(self.inner.txt(name))
     }

@@ -12,7 +12,8 @@ pub struct SntpClient {
 }
 
 impl SntpClient {
-    /// See [`crate::SntpClient::new`].
+    /// See [`crate::SntpClient::new`]; also fails with [`Error::Runtime`]
+    /// when the runtime cannot start.
     pub fn new(servers: Vec<std::net::SocketAddr>, config: SamplingConfig) -> Result<Self, Error> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -25,6 +26,9 @@ impl SntpClient {
     }
 
     /// See [`crate::SntpClient::measure`].
+    ///
+    /// # Panics
+    /// When called from within a tokio runtime (tokio refuses to block there).
     pub fn measure(&self, clock: Arc<dyn Clock>) -> Result<Measurement, Error> {
         self.runtime.block_on(self.inner.measure(clock))
     }

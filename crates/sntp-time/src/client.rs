@@ -163,6 +163,7 @@ async fn exchange(
 
 /// Something the poll loop did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// A measurement finished.
     Measured(Box<Measurement>),

@@ -6,6 +6,7 @@ use crate::select::ServerReport;
 
 /// Everything time synchronization can fail with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No NTP server given (DHCP option 42 empty, nothing configured).
     #[error("configuration: no NTP servers given")]

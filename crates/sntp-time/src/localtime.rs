@@ -8,6 +8,7 @@ use crate::Error;
 
 /// Where the time zone came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ZoneSource {
     /// DHCP option 101 (RFC 4833 TCode), a tz database name.
     TzName,
@@ -21,6 +22,7 @@ pub enum ZoneSource {
 
 /// A UTC ↔ local converter.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LocalTime {
     zone: TimeZone,
     source: ZoneSource,

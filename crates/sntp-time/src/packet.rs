@@ -20,6 +20,7 @@ pub const NTP_PACKET_LEN: usize = 48;
 
 /// A Kiss-o'-Death code (stratum 0, RFC 5905 §7.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kod {
     /// DENY: access denied; stop using the server.
     Deny,
@@ -70,6 +71,7 @@ impl std::fmt::Display for Kod {
 
 /// The consequence of a Kiss-o'-Death.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KodAction {
     /// Never ask this server again (DENY, RSTR).
     StopUsing,
@@ -81,6 +83,7 @@ pub enum KodAction {
 
 /// Why a reply was not used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Rejection {
     /// The origin timestamp is not our transmit timestamp: spoofed, stale or
     /// duplicated (RFC 5905 "bogus" check).
@@ -145,6 +148,7 @@ impl Rejection {
 
 /// One valid measurement against one server.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Sample {
     /// θ: what to add to the local clock to match the server.
     pub offset: SignedDuration,

@@ -48,6 +48,7 @@ impl std::fmt::Display for AccuracyClass {
 
 /// Why a server's result was not used.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Discard {
     /// Not one valid sample.
     NoValidSample,
@@ -69,6 +70,7 @@ impl std::fmt::Display for Discard {
 
 /// Everything about one server in one measurement.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ServerReport {
     /// The server.
     pub server: SocketAddr,
@@ -127,6 +129,7 @@ impl ServerReport {
 
 /// The combined result of one measurement over all servers.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Measurement {
     /// What to add to the local clock.
     pub offset: SignedDuration,
