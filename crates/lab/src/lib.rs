@@ -27,6 +27,7 @@
 
 mod chronyd;
 mod dhcp;
+mod dhcp_server_ns;
 mod dicom;
 mod dnsmasq;
 mod process;
