@@ -102,6 +102,12 @@ pub struct StoredLease {
     pub mac: Option<String>,
     /// Where the address came from: `dhcp`, `static`, `os-lease`.
     pub source: String,
+    /// The DHCP client identifier (hex, `ff:41:…`) annexr obtained the
+    /// lease with. Present only for a lease annexr's own client obtained:
+    /// that binding is annexr's to renew and release, never the OS
+    /// client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// A store could not be read or written.
@@ -482,6 +488,7 @@ mod tests {
             address: Ipv4Addr::new(10, 231, 0, 100),
             mac: Some("02:00:00:00:00:01".into()),
             source: "dhcp".into(),
+            client_id: Some("ff:41:58:52:31:00:03:00:01:02:00:00:00:00:01".into()),
         });
         store.save(&state).unwrap();
         let (read, source) = store.load().unwrap();
