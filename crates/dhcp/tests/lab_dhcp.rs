@@ -795,3 +795,60 @@ fn dhcp_stats_stay_bounded() {
     assert!(stats.sent.len() <= annexr_dhcp::driver::RECENT);
     assert_eq!(stats.sent_by_kind.get("RELEASE"), Some(&1));
 }
+
+/// The OS's DHCP client (client id 01:MAC) and annexr (its own RFC 4361
+/// id) hold separate bindings on one interface. annexr's shutdown releases
+/// its own binding only; a client acting under the OS's identity never
+/// sends DHCPRELEASE.
+#[test]
+fn release_only_own_lease() {
+    let Some(lab) = or_skip(DhcpLab::start(DhcpServer::Dnsmasq)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let (os_lease, own_lease, os_stats, own_stats) = lab
+        .in_client_ns(|| {
+            rt().block_on(async {
+                let mac = mac_of(&ifname);
+                let os_like = ClientConfig::new(mac)
+                    .with_client_id(annexr_dhcp::client::hardware_client_id(mac));
+                let mut os =
+                    Driver::new(&ifname, Client::new(os_like), ReportOnly::default()).unwrap();
+                let os_lease = os.bound(Duration::from_secs(30)).await.unwrap();
+                let os_stats = os.release().await.unwrap();
+                // Configured, so that the RELEASE goes unicast as RFC 2131 says.
+                let mut own =
+                    Driver::new(&ifname, Client::new(config(&ifname)), IpCommand::default())
+                        .unwrap();
+                let own_lease = own.bound(Duration::from_secs(30)).await.unwrap();
+                let own_stats = own.release().await.unwrap();
+                (os_lease, own_lease, os_stats, own_stats)
+            })
+        })
+        .unwrap();
+    assert_ne!(
+        os_lease.address, own_lease.address,
+        "two client ids, two bindings"
+    );
+    assert_eq!(os_stats.sent_by_kind.get("RELEASE"), None, "{os_stats:?}");
+    assert_eq!(own_stats.sent_by_kind.get("RELEASE"), Some(&1));
+    // dnsmasq rewrites its lease file a moment after the RELEASE.
+    let mut leases = lab.leases();
+    for _ in 0..50 {
+        if !leases.contains(&own_lease.address.to_string()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        leases = lab.leases();
+    }
+    let log = lab.server_log();
+    assert!(
+        leases.contains(&os_lease.address.to_string()),
+        "the OS client's binding must survive: {leases}"
+    );
+    assert!(
+        !leases.contains(&own_lease.address.to_string()),
+        "annexr's binding is released: {leases}\n{log}"
+    );
+    assert_eq!(log.matches("DHCPRELEASE").count(), 1, "{log}");
+}
