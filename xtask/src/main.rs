@@ -25,6 +25,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("openssl", "/usr/bin/openssl"),
     ("busybox", "/bin/busybox"),
     ("kea-dhcp4-server", "/usr/sbin/kea-dhcp4"),
+    ("dosfstools", "/usr/sbin/mkfs.vfat"),
+    ("fusefat", "/usr/bin/fusefat"),
     ("valgrind", "/usr/bin/valgrind"),
     ("g++", "/usr/bin/g++"),
 ];

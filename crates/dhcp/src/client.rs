@@ -65,7 +65,10 @@ pub struct ClientConfig {
     /// Option 81: the client FQDN, sent with the S flag so the server
     /// updates DNS (PS3.15 Annex F DDNS Coordination).
     pub fqdn: Option<String>,
-    /// Option 61; default type 1 (Ethernet) followed by the MAC.
+    /// Option 61; default [`annexr_client_id`]: an identity of annexr's
+    /// own, so that the server keeps this client's binding apart from the
+    /// operating system's DHCP client (which uses `01:MAC` or its own
+    /// RFC 4361 identifier) and a DHCPRELEASE frees only annexr's binding.
     pub client_id: Vec<u8>,
     /// Option 60.
     pub vendor_class: Option<Vec<u8>>,
@@ -86,18 +89,59 @@ pub struct ClientConfig {
     pub decline_wait: Duration,
 }
 
+/// The IAID of annexr's client identifier: "AXR1", fixed so that the
+/// identity is stable across boots and distinct from the OS client's
+/// (systemd-networkd derives its IAID from the interface name).
+pub const ANNEXR_IAID: [u8; 4] = *b"AXR1";
+
+/// annexr's own client identifier for `mac` (RFC 4361 §6.1): type 255,
+/// the IAID [`ANNEXR_IAID`], and the link-layer DUID (RFC 8415 DUID-LL,
+/// type 3, hardware type 1) of the MAC.
+pub fn annexr_client_id(mac: Mac) -> Vec<u8> {
+    let mut id = vec![255];
+    id.extend_from_slice(&ANNEXR_IAID);
+    id.extend_from_slice(&[0, 3, 0, 1]);
+    id.extend_from_slice(&mac.0);
+    id
+}
+
+/// The classic client identifier `01:MAC` (RFC 2132 §9.14), which the
+/// operating system's DHCP client (dhclient, busybox udhcpc) uses: a
+/// binding under it belongs to the OS, not to annexr.
+pub fn hardware_client_id(mac: Mac) -> Vec<u8> {
+    let mut id = vec![1];
+    id.extend_from_slice(&mac.0);
+    id
+}
+
+/// `name` made a DNS label (RFC 1123 host name: letters, digits, inner
+/// hyphens, at most 63): lower case, every other character a hyphen,
+/// hyphens not repeated nor at the ends; `None` when nothing is left.
+/// "CT 7" gives "ct-7".
+pub fn dns_label(name: &str) -> Option<String> {
+    let mut label = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            label.push(c.to_ascii_lowercase());
+        } else if !label.is_empty() && !label.ends_with('-') {
+            label.push('-');
+        }
+    }
+    label.truncate(63);
+    let label = label.trim_end_matches('-').to_owned();
+    (!label.is_empty()).then_some(label)
+}
+
 impl ClientConfig {
-    /// Defaults for `mac`: client id `01:mac`, vendor class `annexr`, the
-    /// full parameter request list, 4 REQUEST, 2 INIT-REBOOT and 4 INFORM
-    /// attempts.
+    /// Defaults for `mac`: annexr's own client id ([`annexr_client_id`]),
+    /// vendor class `annexr`, the full parameter request list, 4 REQUEST,
+    /// 2 INIT-REBOOT and 4 INFORM attempts.
     pub fn new(mac: Mac) -> ClientConfig {
-        let mut client_id = vec![1];
-        client_id.extend_from_slice(&mac.0);
         ClientConfig {
             mac,
             host_name: None,
             fqdn: None,
-            client_id,
+            client_id: annexr_client_id(mac),
             vendor_class: Some(b"annexr".to_vec()),
             parameter_request_list: PARAMETER_REQUEST_LIST.to_vec(),
             request_attempts: 4,
@@ -132,6 +176,22 @@ impl ClientConfig {
     pub fn with_vendor_class(mut self, class: &[u8]) -> ClientConfig {
         self.vendor_class = Some(class.to_vec());
         self
+    }
+
+    /// Sets option 61 (e.g. [`hardware_client_id`] to act as the OS client
+    /// would; such a binding is then never released, see
+    /// [`ClientConfig::owns_its_binding`]).
+    pub fn with_client_id(mut self, id: Vec<u8>) -> ClientConfig {
+        self.client_id = id;
+        self
+    }
+
+    /// True when the client identifier is not the OS client's `01:MAC`:
+    /// the server's binding is then this client's own, and
+    /// [`Event::Release`] sends DHCPRELEASE for it. With `01:MAC` the
+    /// binding is shared with the OS client, so nothing is released.
+    pub fn owns_its_binding(&self) -> bool {
+        self.client_id != hardware_client_id(self.mac)
     }
 }
 
@@ -200,6 +260,24 @@ pub enum Ignored {
     NoAddress,
 }
 
+impl Ignored {
+    /// A short name of the kind, for counters: `undecodable`,
+    /// `not-a-reply`, `not-waiting`, `wrong-xid`, `wrong-chaddr`,
+    /// `unexpected`, `wrong-server`, `no-address`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Ignored::Undecodable(_) => "undecodable",
+            Ignored::NotAReply => "not-a-reply",
+            Ignored::NotWaiting => "not-waiting",
+            Ignored::WrongXid { .. } => "wrong-xid",
+            Ignored::WrongChaddr => "wrong-chaddr",
+            Ignored::Unexpected(_) => "unexpected",
+            Ignored::WrongServer(_) => "wrong-server",
+            Ignored::NoAddress => "no-address",
+        }
+    }
+}
+
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -228,6 +306,12 @@ pub enum Action {
     },
     /// A received packet was dropped, and why (for logs and tests).
     Ignored(Ignored),
+    /// Shutdown with a lease whose binding is the OS client's (client id
+    /// `01:MAC`): no DHCPRELEASE sent, the address left in place.
+    ReleaseSkipped {
+        /// The address kept.
+        address: Ipv4Addr,
+    },
     /// An outgoing message could not be built (a configuration fault).
     Fault(CodecError),
 }
@@ -547,6 +631,14 @@ impl Client {
                 | State::Rebinding { bound: b, .. },
                 Event::Release,
             ) => {
+                if !self.cfg().owns_its_binding() {
+                    // The OS client's binding (same client id): releasing
+                    // it would take the address the host is using.
+                    out.push(Action::ReleaseSkipped {
+                        address: b.lease.address,
+                    });
+                    return State::Released;
+                }
                 let xid = rng.next_u32();
                 self.send(
                     out,
@@ -877,7 +969,10 @@ impl Client {
                 },
                 kind @ (ACK | NAK),
             ) => {
-                if server.is_some_and(|s| s != chosen) {
+                // RFC 2131 §4.3.2: ACK and NAK carry option 54. A NAK
+                // without it cannot be tied to the chosen server, so it is
+                // ignored rather than let anyone on the link undo the lease.
+                if server.is_some_and(|s| s != chosen) || (kind == NAK && server.is_none()) {
                     out.push(Action::Ignored(Ignored::WrongServer(server)));
                     return State::Requesting {
                         tx,
@@ -901,6 +996,21 @@ impl Client {
                 }
                 self.bind(reply, tx, false, out)
                     .unwrap_or(State::Rebooting { tx, address })
+            }
+            // RENEWING talks to the lease's server only (unicast): a reply
+            // naming another server, or a NAK naming none, is not its.
+            (State::Renewing { bound, tx }, kind @ (ACK | NAK))
+                if bound.lease.server_id.is_some()
+                    && (server.is_some_and(|s| Some(s) != bound.lease.server_id)
+                        || (kind == NAK && server.is_none())) =>
+            {
+                out.push(Action::Ignored(Ignored::WrongServer(server)));
+                State::Renewing { bound, tx }
+            }
+            // REBINDING hears any server, but a NAK naming none is ignored.
+            (State::Rebinding { bound, tx }, NAK) if server.is_none() => {
+                out.push(Action::Ignored(Ignored::WrongServer(None)));
+                State::Rebinding { bound, tx }
             }
             (State::Renewing { bound, .. } | State::Rebinding { bound, .. }, NAK) => {
                 out.push(Action::Deconfigure {

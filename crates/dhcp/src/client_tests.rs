@@ -155,7 +155,10 @@ fn discover_carries_every_request_option() {
         "S flag asks the server to update DNS"
     );
     assert_eq!(fqdn.name, "ct-scanner-1.hospital.example");
-    let mut cid = vec![1];
+    // annexr's own RFC 4361 identity, not the OS client's 01:MAC.
+    let mut cid = vec![255];
+    cid.extend_from_slice(b"AXR1");
+    cid.extend_from_slice(&[0, 3, 0, 1]);
     cid.extend_from_slice(&mac_of(DNSMASQ_OFFER).0);
     assert_eq!(raw.get(61), Some(&cid[..]));
     assert_eq!(raw.get(60), Some(&b"annexr"[..]));
@@ -749,4 +752,144 @@ fn hostile_option_that_panics_dhcproto_is_kept_raw() {
     );
     assert_eq!(l.host_name, None);
     assert!(crate::client::decode_lease(&ack).is_ok());
+}
+
+/// Option 54 renamed to an unassigned code: the same packet without a
+/// server identifier.
+fn without_server_id(p: &[u8]) -> Vec<u8> {
+    let mut v = p.to_vec();
+    let i = (240..v.len())
+        .find(|&i| v[i] == 54 && v[i + 1] == 4)
+        .unwrap();
+    v[i] = 224;
+    v
+}
+
+/// A bound client moved to RENEWING at T1; returns it and the renewal xid.
+fn renewing() -> (Client, u32, Script) {
+    let mut rng = Script::new(&[xid_of(DNSMASQ_OFFER)]);
+    let c = bound_at_zero(DNSMASQ_OFFER, DNSMASQ_ACK, &mut rng);
+    let (c, a) = c.handle(Event::Timer, s(60), &mut rng);
+    assert_eq!(c.state(), StateName::Renewing);
+    let xid = only_send(&a).xid;
+    (c, xid, rng)
+}
+
+#[test]
+fn renewing_ignores_ack_and_nak_from_another_server() {
+    let (c, xid, mut rng) = renewing();
+    let other = [10, 231, 0, 2];
+    for kind in [5u8, 6] {
+        let reply = with_option(&with_xid(DNSMASQ_ACK, xid), 53, &[kind]);
+        let reply = with_option(&reply, 54, &other);
+        let (c2, a) = c.clone().handle(Event::Received(&reply), s(61), &mut rng);
+        assert_eq!(
+            a,
+            vec![Action::Ignored(Ignored::WrongServer(Some(Ipv4Addr::from(
+                other
+            ))))],
+            "message type {kind}"
+        );
+        assert_eq!(c2.state(), StateName::Renewing);
+        assert!(c2.lease().is_some());
+    }
+    // The lease's own server is heard.
+    let nak = with_option(&with_xid(DNSMASQ_ACK, xid), 53, &[6]);
+    let (c, a) = c.handle(Event::Received(&nak), s(61), &mut rng);
+    assert!(a.iter().any(|a| matches!(
+        a,
+        Action::Deconfigure {
+            reason: LossReason::Nak,
+            ..
+        }
+    )));
+    assert_eq!(c.state(), StateName::Selecting);
+}
+
+#[test]
+fn nak_without_server_id_is_ignored_once_a_server_is_known() {
+    // RENEWING.
+    let (c, xid, mut rng) = renewing();
+    let nak = with_option(&with_xid(DNSMASQ_ACK, xid), 53, &[6]);
+    let anonymous = without_server_id(&nak);
+    let (c, a) = c.handle(Event::Received(&anonymous), s(61), &mut rng);
+    assert_eq!(a, vec![Action::Ignored(Ignored::WrongServer(None))]);
+    assert_eq!(c.state(), StateName::Renewing);
+
+    // REQUESTING: the chosen server is known from its OFFER.
+    let offer_xid = xid_of(DNSMASQ_OFFER);
+    let mut rng = Script::new(&[offer_xid]);
+    let (c, _) = Client::new(config_for(DNSMASQ_OFFER)).handle(Event::Start, s(0), &mut rng);
+    let (c, _) = c.handle(Event::Received(DNSMASQ_OFFER), s(0), &mut rng);
+    let nak = without_server_id(&with_option(DNSMASQ_ACK, 53, &[6]));
+    let (c, a) = c.handle(Event::Received(&nak), s(0), &mut rng);
+    assert_eq!(a, vec![Action::Ignored(Ignored::WrongServer(None))]);
+    assert_eq!(c.state(), StateName::Requesting);
+    // A NAK naming the chosen server still restarts discovery.
+    let nak = with_option(DNSMASQ_ACK, 53, &[6]);
+    let (c, _) = c.handle(Event::Received(&nak), s(0), &mut rng);
+    assert_eq!(c.state(), StateName::Selecting);
+}
+
+#[test]
+fn release_only_own_lease() {
+    // annexr's own client id by default: the release goes out.
+    let mac = mac_of(DNSMASQ_OFFER);
+    assert!(config_for(DNSMASQ_OFFER).owns_its_binding());
+    assert_eq!(
+        config_for(DNSMASQ_OFFER).client_id,
+        crate::client::annexr_client_id(mac)
+    );
+    assert_ne!(
+        config_for(DNSMASQ_OFFER).client_id,
+        crate::client::hardware_client_id(mac)
+    );
+    let mut rng = Script::new(&[xid_of(DNSMASQ_OFFER)]);
+    let c = bound_at_zero(DNSMASQ_OFFER, DNSMASQ_ACK, &mut rng);
+    let (_, a) = c.handle(Event::Release, s(5), &mut rng);
+    assert_eq!(only_send(&a).kind, MessageType::Release);
+    let (_, raw) = decoded(only_send(&a));
+    assert_eq!(raw.get(61), Some(&crate::client::annexr_client_id(mac)[..]));
+
+    // The OS client's identity (01:MAC): nothing is released or removed.
+    let os_like = config_for(DNSMASQ_OFFER).with_client_id(crate::client::hardware_client_id(mac));
+    assert!(!os_like.owns_its_binding());
+    let mut rng = Script::new(&[xid_of(DNSMASQ_OFFER)]);
+    let c = Client::new(os_like);
+    let (c, _) = c.handle(Event::Start, s(0), &mut rng);
+    let (c, _) = c.handle(Event::Received(DNSMASQ_OFFER), s(0), &mut rng);
+    let (c, _) = c.handle(Event::Received(DNSMASQ_ACK), s(0), &mut rng);
+    let address = c.lease().unwrap().address;
+    let (c, a) = c.handle(Event::Release, s(5), &mut rng);
+    assert_eq!(a, vec![Action::ReleaseSkipped { address }]);
+    assert_eq!(c.state(), StateName::Released);
+}
+
+#[test]
+fn fqdn_option_sanitized() {
+    use crate::client::dns_label;
+    assert_eq!(dns_label("CT 7").as_deref(), Some("ct-7"));
+    assert_eq!(
+        dns_label("  MR__Scanner--2 ").as_deref(),
+        Some("mr-scanner-2")
+    );
+    assert_eq!(dns_label("ct-scanner-1").as_deref(), Some("ct-scanner-1"));
+    assert_eq!(dns_label("Röntgen 1").as_deref(), Some("r-ntgen-1"));
+    assert_eq!(dns_label("***"), None);
+    assert_eq!(dns_label(&"A".repeat(80)).map(|l| l.len()), Some(63));
+    // The label is accepted as option 12 and option 81 and goes on the wire.
+    let label = dns_label("CT 7").unwrap();
+    let cfg = ClientConfig::new(Mac([2, 0, 0, 0, 0, 7]))
+        .with_host_name(&label)
+        .unwrap()
+        .with_fqdn(&format!("{label}.hospital.example"))
+        .unwrap();
+    let mut rng = Script::new(&[1]);
+    let (_, a) = Client::new(cfg).handle(Event::Start, s(0), &mut rng);
+    let (_, raw) = decoded(only_send(&a));
+    assert_eq!(raw.get(12), Some(&b"ct-7"[..]));
+    let fqdn = raw.get(81).unwrap();
+    // Flags S and E, RCODEs 0, then the wire-format name.
+    assert_eq!(fqdn[0] & 0b0101, 0b0101);
+    assert_eq!(&fqdn[3..8], b"\x04ct-7");
 }

@@ -2,6 +2,7 @@
 //! (SO_BINDTODEVICE) with SO_BROADCAST, feeding the state machine packets
 //! and timer events and applying its actions.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
@@ -72,18 +73,104 @@ pub enum Happened {
     },
 }
 
-/// Counters and a log of what was ignored, for reports and tests.
+/// How many of the latest sent messages, ignored and kept packets
+/// [`Stats`] holds: the driver runs for the device's life on a LAN full of
+/// other clients' broadcasts, so only counters grow.
+pub const RECENT: usize = 32;
+
+/// The last [`RECENT`] items of a stream, oldest first, and the count of
+/// all items ever pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recent<T> {
+    items: VecDeque<T>,
+    total: u64,
+}
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Recent {
+            items: VecDeque::with_capacity(RECENT),
+            total: 0,
+        }
+    }
+}
+
+impl<T> Recent<T> {
+    /// Adds one item, dropping the oldest beyond [`RECENT`].
+    pub fn push(&mut self, item: T) {
+        if self.items.len() == RECENT {
+            self.items.pop_front();
+        }
+        self.items.push_back(item);
+        self.total = self.total.saturating_add(1);
+    }
+
+    /// The items kept, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
+        self.items.iter()
+    }
+
+    /// How many items are kept (at most [`RECENT`]).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when nothing was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// How many items were pushed in all.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The newest item.
+    pub fn last(&self) -> Option<&T> {
+        self.items.back()
+    }
+
+    /// The items kept, oldest first, as a vector.
+    pub fn to_vec(&self) -> Vec<T>
+    where
+        T: Clone,
+    {
+        self.items.iter().cloned().collect()
+    }
+}
+
+/// Counters and the latest messages, for reports and tests. Bounded: the
+/// counters grow, the logs keep the last [`RECENT`].
 #[derive(Debug, Default, Clone)]
+#[non_exhaustive]
 pub struct Stats {
-    /// Messages sent, by type name (`DISCOVER`, …) in order.
-    pub sent: Vec<String>,
+    /// Messages sent, counted by type name (`DISCOVER`, …).
+    pub sent_by_kind: BTreeMap<String, u64>,
+    /// The latest messages sent, by type name, in order.
+    pub sent: Recent<String>,
     /// Packets received on port 68.
-    pub received: u32,
-    /// Packets dropped, with why.
-    pub ignored: Vec<Ignored>,
-    /// Every received packet, when [`Driver::keep_packets`] is on.
-    pub packets: Vec<Vec<u8>>,
+    pub received: u64,
+    /// Packets dropped, counted by [`Ignored::kind`].
+    pub ignored_by_kind: BTreeMap<&'static str, u64>,
+    /// The latest packets dropped, with why.
+    pub ignored: Recent<Ignored>,
+    /// The latest received packets, when [`Driver::keep_packets`] is on.
+    pub packets: Recent<Vec<u8>>,
     keep: bool,
+}
+
+impl Stats {
+    /// Counts and logs one message sent.
+    pub fn record_sent(&mut self, name: String) {
+        *self.sent_by_kind.entry(name.clone()).or_default() += 1;
+        self.sent.push(name);
+    }
+
+    /// Counts and logs one packet dropped.
+    pub fn record_ignored(&mut self, why: Ignored) {
+        *self.ignored_by_kind.entry(why.kind()).or_default() += 1;
+        self.ignored.push(why);
+    }
 }
 
 /// One client on one interface.
@@ -182,7 +269,7 @@ impl<A: Apply> Driver<A> {
                         step: format!("send {name} to {dest}"),
                         cause,
                     })?;
-                    self.stats.sent.push(name);
+                    self.stats.record_sent(name);
                 }
                 Action::Configure { lease, renewed } => {
                     match self.applier.apply(&self.interface, &lease, renewed)? {
@@ -206,7 +293,10 @@ impl<A: Apply> Driver<A> {
                 }
                 Action::Ignored(why) => {
                     tracing::debug!(interface = %self.interface, "ignored: {why:?}");
-                    self.stats.ignored.push(why);
+                    self.stats.record_ignored(why);
+                }
+                Action::ReleaseSkipped { address } => {
+                    tracing::info!(interface = %self.interface, %address, "the binding is the OS client's (client id 01:MAC): not released");
                 }
                 Action::Fault(e) => return Err(Error::Codec(e)),
             }
@@ -238,7 +328,7 @@ impl<A: Apply> Driver<A> {
         };
         match received {
             Some(Ok((n, _from))) => {
-                self.stats.received += 1;
+                self.stats.received = self.stats.received.saturating_add(1);
                 let packet = buf.get(..n).unwrap_or_default().to_vec();
                 if self.stats.keep {
                     self.stats.packets.push(packet.clone());
@@ -318,5 +408,39 @@ impl<A: Apply> Driver<A> {
     pub async fn release(mut self) -> Result<Stats, Error> {
         self.feed(Event::Release).await?;
         Ok(self.stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dhcp_stats_stay_bounded() {
+        let mut stats = Stats::default();
+        for i in 0..10_000u32 {
+            stats.record_ignored(Ignored::WrongXid {
+                expected: 1,
+                got: i,
+            });
+            stats.record_ignored(Ignored::NotWaiting);
+            stats.record_sent("REQUEST".into());
+        }
+        stats.record_sent("RELEASE".into());
+        assert_eq!(stats.ignored.len(), RECENT);
+        assert_eq!(stats.ignored.total(), 20_000);
+        assert_eq!(stats.ignored_by_kind.get("wrong-xid"), Some(&10_000));
+        assert_eq!(stats.ignored_by_kind.get("not-waiting"), Some(&10_000));
+        assert_eq!(stats.ignored.last(), Some(&Ignored::NotWaiting));
+        assert_eq!(
+            stats.ignored.iter().next(),
+            Some(&Ignored::WrongXid {
+                expected: 1,
+                got: 10_000 - 16
+            })
+        );
+        assert_eq!(stats.sent.len(), RECENT);
+        assert_eq!(stats.sent_by_kind.get("REQUEST"), Some(&10_000));
+        assert_eq!(stats.sent.last().map(String::as_str), Some("RELEASE"));
     }
 }

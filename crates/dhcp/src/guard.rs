@@ -137,21 +137,35 @@ impl LeaseMemory {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        // A name of this process's own (no other writer shares it), mode
+        // 0600, created new so that no planted file is followed.
         let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
+        tmp.push(format!(".lease-tmp-{}", std::process::id()));
         let tmp = PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
         let text = format!(
             "interface={}\nmac={}\naddress={}\n",
             r.interface, r.mac, r.address
         );
-        let mut f = std::fs::File::create(&tmp).map_err(fail("create temp file"))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(&tmp).map_err(fail("create temp file"))?;
         f.write_all(text.as_bytes()).map_err(fail("write"))?;
         f.sync_all().map_err(fail("fsync"))?;
         drop(f);
         std::fs::rename(&tmp, &self.path).map_err(fail("rename"))?;
+        // Windows cannot open a directory as a file (nor needs this).
+        #[cfg(not(windows))]
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(fail("fsync directory"))?;
+        #[cfg(windows)]
+        let _ = dir;
         Ok(())
     }
 
@@ -213,7 +227,21 @@ mod tests {
             mem.load().unwrap().unwrap().address,
             Ipv4Addr::new(10, 231, 0, 101)
         );
-        assert!(!dir.path().join("lease.tmp").exists());
+        // Only the memory itself is left, private to its owner.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("lease")]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("lease"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 
     #[test]

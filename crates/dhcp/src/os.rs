@@ -132,7 +132,9 @@ impl Apply for IpCommand {
         }
         args.extend(s(&["valid_lft", &lft, "preferred_lft", &lft]));
         self.run(interface, a, "add address", &args)?;
-        if let Some(mtu) = lease.mtu {
+        // RFC 791: every IPv4 host takes 576-byte datagrams; a smaller MTU
+        // from the server would cripple the link.
+        if let Some(mtu) = lease.mtu.filter(|m| *m >= 576) {
             self.run(
                 interface,
                 a,
@@ -151,16 +153,7 @@ impl Apply for IpCommand {
             self.run(interface, a, "add route", &args)?;
         }
         if let Some(path) = &self.resolv_conf {
-            let mut text = String::from("# written by annexr-dhcp\n");
-            if !lease.domain_search.is_empty() {
-                text.push_str(&format!("search {}\n", lease.domain_search.join(" ")));
-            } else if let Some(d) = &lease.domain_name {
-                text.push_str(&format!("search {d}\n"));
-            }
-            for ns in &lease.dns_servers {
-                text.push_str(&format!("nameserver {ns}\n"));
-            }
-            std::fs::write(path, text).map_err(|e| Error::Apply {
+            write_resolv_conf(path, &resolv_conf_text(lease)).map_err(|e| Error::Apply {
                 interface: interface.to_owned(),
                 address: a,
                 step: format!("write {}", path.display()),
@@ -180,6 +173,62 @@ impl Apply for IpCommand {
             &s(&["addr", "del", &cidr, "dev", interface]),
         )
     }
+}
+
+/// True for a domain name safe on a resolv.conf line: letters, digits,
+/// `-`, `_` and `.` only. Option 15/119 text may hold anything, e.g. a
+/// newline followed by a `nameserver` line.
+fn safe_domain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The resolver file for `lease`; unsafe domain names are left out.
+fn resolv_conf_text(lease: &Lease) -> String {
+    let mut text = String::from("# written by annexr-dhcp\n");
+    let search: Vec<&str> = if lease.domain_search.is_empty() {
+        lease.domain_name.iter().map(String::as_str).collect()
+    } else {
+        lease.domain_search.iter().map(String::as_str).collect()
+    };
+    let (safe, unsafe_names): (Vec<&str>, Vec<&str>) =
+        search.into_iter().partition(|d| safe_domain(d));
+    if !unsafe_names.is_empty() {
+        tracing::warn!(
+            "domain names with unsafe characters left out of resolv.conf: {unsafe_names:?}"
+        );
+    }
+    if !safe.is_empty() {
+        text.push_str(&format!("search {}\n", safe.join(" ")));
+    }
+    for ns in &lease.dns_servers {
+        text.push_str(&format!("nameserver {ns}\n"));
+    }
+    text
+}
+
+/// Replaces `path` atomically: a new file beside it, fsync, rename.
+fn write_resolv_conf(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp_name = path.as_os_str().to_os_string();
+    tmp_name.push(format!(".annexr-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp_name);
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -227,5 +276,23 @@ mod tests {
             e.contains("eth7") && e.contains("add address") && e.contains("/nonexistent/ip"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn resolv_conf_leaves_out_injected_lines() {
+        let mut lease = Lease::new(LeaseSource::Dhcp, Ipv4Addr::new(10, 0, 0, 5));
+        lease.domain_search = vec!["hospital.example".into(), "x\nnameserver 6.6.6.6".into()];
+        lease.dns_servers = vec![Ipv4Addr::new(10, 0, 0, 53)];
+        let text = resolv_conf_text(&lease);
+        assert_eq!(
+            text,
+            "# written by annexr-dhcp\nsearch hospital.example\nnameserver 10.0.0.53\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resolv.conf");
+        std::fs::write(&path, "old").unwrap();
+        write_resolv_conf(&path, &text).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -119,14 +119,14 @@ fn discover_to_bound(server: DhcpServer) {
             })
         })
         .unwrap();
-    capture(server, &stats.packets);
+    capture(server, &stats.packets.to_vec());
     check_every_option(&lab, &lease);
     assert!(
         addr_shown.contains(&format!("{}/24", lease.address)),
         "{addr_shown}"
     );
     assert_eq!(
-        sent_folded(&stats.sent)[..2],
+        sent_folded(&stats.sent.to_vec())[..2],
         ["DISCOVER".to_owned(), "REQUEST".to_owned()]
     );
     assert_eq!(stats.sent.last().map(String::as_str), Some("RELEASE"));
@@ -179,7 +179,7 @@ fn init_reboot(server: DhcpServer) {
                 let mut d = Driver::new(&ifname, client, ReportOnly::default()).unwrap();
                 let second = d.bound(Duration::from_secs(30)).await.unwrap();
                 let w2 = memory.check_and_remember(&ifname, mac, &second).unwrap();
-                (first, second, d.stats.sent.clone(), (w1, w2))
+                (first, second, d.stats.sent.to_vec(), (w1, w2))
             })
         })
         .unwrap();
@@ -232,7 +232,7 @@ fn nak_path(server: DhcpServer) {
                 let mut d = Driver::new(&ifname, client, ReportOnly::default()).unwrap();
                 let lease = d.bound(Duration::from_secs(30)).await.unwrap();
                 let w = memory.check_and_remember(&ifname, mac, &lease).unwrap();
-                (first, lease, d.stats.sent.clone(), w, mac)
+                (first, lease, d.stats.sent.to_vec(), w, mac)
             })
         })
         .unwrap();
@@ -288,7 +288,7 @@ fn renewal(server: DhcpServer, lease_secs: u32) {
                     .unwrap();
                 let took = bound_at.elapsed();
                 let stats = d.release().await.unwrap();
-                (first, renewed, t1, took, stats.sent)
+                (first, renewed, t1, took, stats.sent.to_vec())
             })
         })
         .unwrap();
@@ -334,7 +334,7 @@ fn inform(server: DhcpServer) {
                 let mut d = Driver::new(&ifname, client, ReportOnly::default()).unwrap();
                 let lease = d.informed(Duration::from_secs(30)).await.unwrap();
                 assert_eq!(d.client().state(), StateName::Informed);
-                (lease, d.stats.sent.clone())
+                (lease, d.stats.sent.to_vec())
             })
         })
         .unwrap();
@@ -404,7 +404,7 @@ fn decline(server: DhcpServer) {
                 )
                 .unwrap();
                 let lease = d.bound(Duration::from_secs(60)).await.unwrap();
-                (lease, d.applier().seen.clone(), d.stats.sent.clone())
+                (lease, d.applier().seen.clone(), d.stats.sent.to_vec())
             })
         })
         .unwrap();
@@ -486,7 +486,7 @@ fn wrong_xid_ignored(server: DhcpServer) {
     assert!(waiting.sent.iter().all(|s| s == "INFORM"));
     check_every_option(&lab, &lease);
     assert_eq!(
-        sent_folded(&stats.sent),
+        sent_folded(&stats.sent.to_vec()),
         ["DISCOVER", "REQUEST"],
         "{stats:?}"
     );
@@ -725,4 +725,130 @@ fn inform_unanswered_gives_up_after_bounded_attempts() {
     }
     // 4 s ± 1 then 8 s ± 1: well before the 60 s outer timeout.
     assert!(took < Duration::from_secs(16), "{took:?}");
+}
+
+/// A busy link: hundreds of packets reach port 68 while the client is
+/// BOUND (other hosts' replies, here sent from the server's side). The
+/// driver's statistics count them but keep only the last 32.
+#[test]
+fn dhcp_stats_stay_bounded() {
+    const FLOOD: usize = 300;
+    const BATCH: usize = 50;
+    let Some(lab) = or_skip(DhcpLab::start(DhcpServer::Dnsmasq)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let foreign = include_bytes!("../src/fixtures/kea-ack.bin");
+    let stats = lab
+        .in_client_ns(|| {
+            rt().block_on(async {
+                let mut d =
+                    Driver::new(&ifname, Client::new(config(&ifname)), IpCommand::default())
+                        .unwrap();
+                d.bound(Duration::from_secs(30)).await.unwrap();
+                // In batches that fit the socket's receive buffer.
+                for _ in 0..FLOOD / BATCH {
+                    let before = d.stats.received;
+                    lab.in_server_ns(|| {
+                        let socket = std::net::UdpSocket::bind((lab.expected().server, 0)).unwrap();
+                        // Broadcast, as other clients' replies arrive.
+                        socket.set_broadcast(true).unwrap();
+                        for _ in 0..BATCH {
+                            socket.send_to(foreign, ("10.231.0.255", 68)).unwrap();
+                        }
+                    })
+                    .unwrap();
+                    while d.stats.received < before + BATCH as u64 {
+                        let step = tokio::time::timeout(Duration::from_secs(10), d.step()).await;
+                        assert!(
+                            step.is_ok(),
+                            "received {} of {BATCH}",
+                            d.stats.received - before
+                        );
+                    }
+                }
+                d.release().await.unwrap()
+            })
+        })
+        .unwrap();
+    assert_eq!(
+        stats.ignored.len(),
+        annexr_dhcp::driver::RECENT,
+        "{stats:?}"
+    );
+    assert!(
+        stats.ignored.total() >= FLOOD as u64,
+        "{}",
+        stats.ignored.total()
+    );
+    assert!(
+        stats
+            .ignored_by_kind
+            .get("not-waiting")
+            .copied()
+            .unwrap_or(0)
+            >= FLOOD as u64,
+        "{:?}",
+        stats.ignored_by_kind
+    );
+    assert!(stats.ignored.iter().all(|i| *i == Ignored::NotWaiting));
+    assert!(stats.sent.len() <= annexr_dhcp::driver::RECENT);
+    assert_eq!(stats.sent_by_kind.get("RELEASE"), Some(&1));
+}
+
+/// The OS's DHCP client (client id 01:MAC) and annexr (its own RFC 4361
+/// id) hold separate bindings on one interface. annexr's shutdown releases
+/// its own binding only; a client acting under the OS's identity never
+/// sends DHCPRELEASE.
+#[test]
+fn release_only_own_lease() {
+    let Some(lab) = or_skip(DhcpLab::start(DhcpServer::Dnsmasq)) else {
+        return;
+    };
+    let ifname = lab.client_ifname().to_owned();
+    let (os_lease, own_lease, os_stats, own_stats) = lab
+        .in_client_ns(|| {
+            rt().block_on(async {
+                let mac = mac_of(&ifname);
+                let os_like = ClientConfig::new(mac)
+                    .with_client_id(annexr_dhcp::client::hardware_client_id(mac));
+                let mut os =
+                    Driver::new(&ifname, Client::new(os_like), ReportOnly::default()).unwrap();
+                let os_lease = os.bound(Duration::from_secs(30)).await.unwrap();
+                let os_stats = os.release().await.unwrap();
+                // Configured, so that the RELEASE goes unicast as RFC 2131 says.
+                let mut own =
+                    Driver::new(&ifname, Client::new(config(&ifname)), IpCommand::default())
+                        .unwrap();
+                let own_lease = own.bound(Duration::from_secs(30)).await.unwrap();
+                let own_stats = own.release().await.unwrap();
+                (os_lease, own_lease, os_stats, own_stats)
+            })
+        })
+        .unwrap();
+    assert_ne!(
+        os_lease.address, own_lease.address,
+        "two client ids, two bindings"
+    );
+    assert_eq!(os_stats.sent_by_kind.get("RELEASE"), None, "{os_stats:?}");
+    assert_eq!(own_stats.sent_by_kind.get("RELEASE"), Some(&1));
+    // dnsmasq rewrites its lease file a moment after the RELEASE.
+    let mut leases = lab.leases();
+    for _ in 0..50 {
+        if !leases.contains(&own_lease.address.to_string()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        leases = lab.leases();
+    }
+    let log = lab.server_log();
+    assert!(
+        leases.contains(&os_lease.address.to_string()),
+        "the OS client's binding must survive: {leases}"
+    );
+    assert!(
+        !leases.contains(&own_lease.address.to_string()),
+        "annexr's binding is released: {leases}\n{log}"
+    );
+    assert_eq!(log.matches("DHCPRELEASE").count(), 1, "{log}");
 }

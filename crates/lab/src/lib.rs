@@ -16,6 +16,7 @@
 //! | [`SlapdPair`] | a provider and a read-only replica (referrals on write) |
 //! | [`DhcpLab`] | dnsmasq or kea DHCP on a veth link between two network namespaces |
 //! | [`DelayRelay`] | a WAN link: a fixed delay in front of any of them (TCP and UDP) |
+//! | [`VfatMount`] | a device's FAT flash partition (vfat image, kernel loop mount or fusefat) |
 //! | [`SampleSite`] | all of the above, seeded with a small hospital |
 //!
 //! When a server's binary is missing, `start()` returns
@@ -26,6 +27,7 @@
 
 mod chronyd;
 mod dhcp;
+mod dhcp_server_ns;
 mod dicom;
 mod dnsmasq;
 mod process;
@@ -33,6 +35,7 @@ mod relay;
 mod site;
 mod slapd;
 mod tls;
+mod vfat;
 
 use std::time::Duration;
 
@@ -45,6 +48,7 @@ pub use site::{LDAP_HOST, SITE_DOMAIN};
 pub use site::{SampleSite, SiteDevice};
 pub use slapd::{DICOM_SCHEMA, DICOM_SCHEMA_LDIF, Slapd, SlapdBuilder, SlapdPair};
 pub use tls::LabCa;
+pub use vfat::{VfatDriver, VfatMount};
 
 /// Everything that can go wrong while starting or using a lab server.
 #[derive(Debug, thiserror::Error)]

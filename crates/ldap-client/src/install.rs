@@ -176,11 +176,24 @@ impl InstallJournal {
             path: path.display().to_string(),
             cause: e.to_string(),
         };
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        // A unique temporary name (mode 0600), distinct from the store's
+        // (`.store-tmp`): two writers never share a temporary file.
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut f = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".journal-tmp")
+            .tempfile_in(dir)
+            .map_err(err)?;
         f.write_all(self.render().as_bytes()).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)?;
+        f.as_file().sync_all().map_err(err)?;
+        f.persist(path).map_err(|e| err(e.error))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(d) = std::fs::File::open(dir)
         {

@@ -1,13 +1,15 @@
 //! The startup's settings, as a vendor or a field engineer writes them in
 //! TOML. Every field has a default, so an empty file is a valid
-//! configuration for a DHCP network with DNS SRV and LDAP.
+//! configuration; with `[network] interface` set and no static server
+//! lists it is a DHCP network with DNS SRV and LDAP (network mode `auto`).
 //!
 //! ```toml
 //! [device]
 //! name = "CT-SCANNER-1"          # used until the store remembers one
 //!
 //! [network]
-//! mode = "static"                # "dhcp" | "static"
+//! mode = "static"                # "auto" (default: DHCP on `interface` unless static values are set) | "dhcp" | "static"
+//! apply = "report"               # DHCP lease: "report" (default) | "ip" (configure the interface)
 //! dns_servers = ["10.0.0.53"]    # static: DHCP option 6
 //! ntp_servers = ["10.0.0.123"]   # static: DHCP option 42
 //! domain = "hospital.example"    # static: DHCP option 15
@@ -63,12 +65,29 @@ pub struct DeviceSettings {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NetworkMode {
+    /// DHCP on `interface` when one is set and no static server lists or
+    /// domain are given; static otherwise.
+    #[default]
+    Auto,
     /// Pre-configured address and server lists (the legacy note of R.1.2.2):
     /// DHCP is skipped.
-    #[default]
     Static,
     /// A DHCP lease on `interface`.
     Dhcp,
+}
+
+/// What is done with a DHCP lease.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeaseApply {
+    /// Report the lease only; the operating system keeps its own address
+    /// configuration.
+    #[default]
+    Report,
+    /// Configure the interface with `ip` (address, routes, MTU; the name
+    /// servers only when `resolv_conf` is set), and remove the address at
+    /// release or expiry. Needs privileges.
+    Ip,
 }
 
 /// Network settings.
@@ -77,6 +96,11 @@ pub enum NetworkMode {
 pub struct NetworkSettings {
     /// Where the address and server lists come from.
     pub mode: NetworkMode,
+    /// What is done with a DHCP lease.
+    pub apply: LeaseApply,
+    /// With `apply = "ip"`: the resolver file to write the lease's name
+    /// servers and search list to (not written when absent).
+    pub resolv_conf: Option<PathBuf>,
     /// The interface DHCP runs on.
     pub interface: Option<String>,
     /// Static: name servers, `ip` or `ip:port` (DHCP option 6).
@@ -96,6 +120,8 @@ impl Default for NetworkSettings {
     fn default() -> Self {
         NetworkSettings {
             mode: NetworkMode::default(),
+            apply: LeaseApply::default(),
+            resolv_conf: None,
             interface: None,
             dns_servers: Vec::new(),
             ntp_servers: Vec::new(),
@@ -323,6 +349,28 @@ impl StartupConfig {
     }
 }
 
+impl NetworkSettings {
+    /// The mode in effect: [`NetworkMode::Auto`] resolved to DHCP when an
+    /// interface is set and no static server lists or domain are given,
+    /// else to static (without an interface there is nothing to run DHCP on).
+    pub fn effective_mode(&self) -> NetworkMode {
+        match self.mode {
+            NetworkMode::Auto => {
+                let has_static = !self.dns_servers.is_empty()
+                    || !self.ntp_servers.is_empty()
+                    || self.domain.is_some()
+                    || !self.search.is_empty();
+                if has_static || self.interface.is_none() {
+                    NetworkMode::Static
+                } else {
+                    NetworkMode::Dhcp
+                }
+            }
+            mode => mode,
+        }
+    }
+}
+
 /// Milliseconds as a [`Duration`].
 pub(crate) fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
@@ -338,6 +386,23 @@ mod tests {
         assert_eq!(config, StartupConfig::default());
         assert!(config.time.enabled);
         assert!(config.ldap.install_if_missing);
+        assert_eq!(config.network.mode, NetworkMode::Auto);
+        assert_eq!(config.network.apply, LeaseApply::Report);
+        // As the module documentation says: with an interface, a DHCP network.
+        let config = StartupConfig::from_toml("[network]\ninterface = \"eth0\"\n").unwrap();
+        assert_eq!(config.network.effective_mode(), NetworkMode::Dhcp);
+    }
+
+    #[test]
+    fn auto_mode_is_static_when_static_values_are_given() {
+        let config =
+            StartupConfig::from_toml("[network]\ndns_servers = [\"10.0.0.53\"]\n").unwrap();
+        assert_eq!(config.network.mode, NetworkMode::Auto);
+        assert_eq!(config.network.effective_mode(), NetworkMode::Static);
+        let config =
+            StartupConfig::from_toml("[network]\nmode = \"dhcp\"\napply = \"ip\"\n").unwrap();
+        assert_eq!(config.network.effective_mode(), NetworkMode::Dhcp);
+        assert_eq!(config.network.apply, LeaseApply::Ip);
     }
 
     #[test]

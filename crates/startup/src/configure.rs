@@ -318,25 +318,26 @@ async fn install(
                     Some(device)
                 }
                 InstallOutcome::LdifFallback { ldif, rc, text } => {
-                    let path = ldif_path(config, name);
-                    let written = std::fs::write(&path, ldif);
+                    let written = write_ldif(config, name, &ldif);
                     let detail = format!(
                         "the LDAP server refused writes (rc {rc}: {text}); running on the local description"
                     );
-                    recorder.finish(
-                        running,
-                        Finished::new(Outcome::Fallback, detail).round_trips(trips),
-                    );
+                    let mut finished = Finished::new(Outcome::Fallback, detail).round_trips(trips);
+                    if let Ok(path) = &written {
+                        finished =
+                            finished.value("ldif-file", path.display().to_string(), Source::Local);
+                    }
+                    recorder.finish(running, finished);
                     match written {
-                        Ok(()) => recorder.warn(
+                        Ok(path) => recorder.warn(
                             Step::Configure,
                             format!("device {name} could not register itself; its description was written to {}", path.display()),
                             format!("give {} to the LDAP administrator to load with ldapadd (R.1.2.3)", path.display()),
                         ),
-                        Err(e) => recorder.warn(
+                        Err(why) => recorder.warn(
                             Step::Configure,
-                            format!("device {name} could not register itself, and the LDIF could not be written to {}: {e}", path.display()),
-                            "set [ldap] ldif_fallback_path to a writable file, or run `annexr export-ldif`",
+                            format!("device {name} could not register itself, and its LDIF was not written: {why}"),
+                            "set [store] path or [ldap] ldif_fallback_path to a writable place, or run `annexr export-ldif`",
                         ),
                     }
                     recorder.configured(Source::Local);
@@ -378,20 +379,64 @@ fn install_interrupted(config: &StartupConfig, name: &str) -> bool {
         .is_some_and(|journal| journal.device == name)
 }
 
-fn ldif_path(config: &StartupConfig, name: &str) -> PathBuf {
-    config.ldap.ldif_fallback_path.clone().unwrap_or_else(|| {
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        std::env::temp_dir().join(format!("annexr-{safe}.ldif"))
-    })
+/// Writes the LDIF of R.1.2.3 to `[ldap] ldif_fallback_path`, or else
+/// beside the store (`<store>.<device>.ldif`); never to a fixed name in a
+/// shared directory. The file is created new (`O_EXCL`, mode 0600), so a
+/// planted file or symlink is never followed or truncated; when the name is
+/// taken, a time-stamped name beside it is used. Returns the path written.
+fn write_ldif(config: &StartupConfig, name: &str, ldif: &str) -> Result<PathBuf, String> {
+    use std::io::Write;
+    let base = match (&config.ldap.ldif_fallback_path, &config.store.path) {
+        (Some(path), _) => path.clone(),
+        (None, Some(store)) => {
+            let safe: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let mut path = store.clone().into_os_string();
+            path.push(format!(".{safe}.ldif"));
+            PathBuf::from(path)
+        }
+        (None, None) => {
+            return Err("neither [ldap] ldif_fallback_path nor [store] path is set".into());
+        }
+    };
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let mut candidates = vec![base.clone()];
+    candidates.extend((0..10).map(|n| {
+        let mut path = base.clone().into_os_string();
+        path.push(if n == 0 {
+            format!(".{stamp}")
+        } else {
+            format!(".{stamp}-{n}")
+        });
+        PathBuf::from(path)
+    }));
+    for path in candidates {
+        match crate::store::create_private(&path, true) {
+            Ok(mut file) => {
+                return file
+                    .write_all(ldif.as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map(|()| path.clone())
+                    .map_err(|e| format!("{}: {e}", path.display()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Err(format!(
+        "{} and the time-stamped names beside it exist",
+        base.display()
+    ))
 }
 
 /// R.1.3: LDAP is unreachable; the device starts from the last applied
@@ -443,4 +488,48 @@ fn offline(
     );
     recorder.configured(source);
     Some(device)
+}
+#[cfg(test)]
+mod ldif_fallback_tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn ldif_fallback_goes_beside_the_store_new_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StartupConfig::default();
+        config.store.path = Some(dir.path().join("state.json"));
+        let first = write_ldif(&config, "CT 7", "dn: first\n").unwrap();
+        assert_eq!(first, dir.path().join("state.json.CT_7.ldif"));
+        let mode = std::fs::metadata(&first).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A second boot does not truncate the first file.
+        let second = write_ldif(&config, "CT 7", "dn: second\n").unwrap();
+        assert_ne!(second, first);
+        assert_eq!(second.parent(), first.parent());
+        assert_eq!(std::fs::read_to_string(&first).unwrap(), "dn: first\n");
+        assert_eq!(std::fs::read_to_string(&second).unwrap(), "dn: second\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ldif_fallback_does_not_follow_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("device.ldif");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let mut config = StartupConfig::default();
+        config.ldap.ldif_fallback_path = Some(path.clone());
+        let written = write_ldif(&config, "MR-1", "dn: x\n").unwrap();
+        assert_ne!(written, path);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn ldif_fallback_without_a_place_is_an_error_not_tmp() {
+        let err = write_ldif(&StartupConfig::default(), "MR-1", "dn: x\n").unwrap_err();
+        assert!(err.contains("[store] path"), "{err}");
+    }
 }

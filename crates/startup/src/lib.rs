@@ -22,7 +22,7 @@ mod sequence;
 pub mod store;
 pub mod time;
 
-pub use config::{ConfigError, NetworkMode, RequiredClass, StartupConfig};
+pub use config::{ConfigError, LeaseApply, NetworkMode, RequiredClass, StartupConfig};
 pub use configure::client as ldap_client;
 pub use error::Error;
 pub use network::{NetworkParams, request_lease};

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{NetworkMode, StartupConfig};
+use annexr_dhcp::os::{Applied, Apply, IpCommand, ReportOnly};
+
+use crate::config::{LeaseApply, NetworkMode, StartupConfig};
 use crate::recorder::{Finished, Recorder};
 use crate::report::{Outcome, Source, Step};
 use crate::store::StoredLease;
@@ -32,6 +34,10 @@ pub struct NetworkParams {
     pub posix_tz: Option<String>,
     /// tz database name (DHCP option 101).
     pub tz_name: Option<String>,
+    /// The machine name the DHCP server granted (option 81, else option
+    /// 12 of its answer): R.1.2.2 step 1 asks for the desired name, but
+    /// the server need not grant it.
+    pub granted_name: Option<String>,
 }
 
 /// Runs the network step.
@@ -41,8 +47,8 @@ pub(crate) async fn obtain(
     recorder: &Recorder,
 ) -> (NetworkParams, Option<LeaseKeeper>) {
     let running = recorder.begin(Step::Dhcp);
-    match config.network.mode {
-        NetworkMode::Static => {
+    match config.network.effective_mode() {
+        NetworkMode::Static | NetworkMode::Auto => {
             let params = from_static(config);
             let finished = describe(
                 Finished::new(
@@ -55,14 +61,37 @@ pub(crate) async fn obtain(
             recorder.finish(running, finished);
             (params, None)
         }
-        NetworkMode::Dhcp => match dhcp(config, remembered).await {
-            Ok((params, trips, keeper)) => {
+        NetworkMode::Dhcp => match dhcp(config, remembered, recorder).await {
+            Ok((params, trips, keeper, desired)) => {
+                let detail = match config.network.apply {
+                    LeaseApply::Report => "lease obtained (reported, not applied)".to_string(),
+                    LeaseApply::Ip => format!(
+                        "lease obtained and applied to {}",
+                        config
+                            .network
+                            .interface
+                            .as_deref()
+                            .unwrap_or("the interface")
+                    ),
+                };
                 let finished = describe(
-                    Finished::new(Outcome::Done, "lease obtained").round_trips(trips),
+                    Finished::new(Outcome::Done, detail).round_trips(trips),
                     &params,
                     Source::Dhcp,
                 );
                 recorder.finish(running, finished);
+                if let (Some(desired), Some(granted)) = (&desired, &params.granted_name)
+                    && !granted.eq_ignore_ascii_case(desired)
+                    && !granted
+                        .to_ascii_lowercase()
+                        .starts_with(&format!("{}.", desired.to_ascii_lowercase()))
+                {
+                    recorder.warn(
+                        Step::Dhcp,
+                        format!("the DHCP server granted the machine name {granted:?}, not the desired {desired:?}"),
+                        "reserve the desired name for this device's MAC address on the DHCP server, or rename the device",
+                    );
+                }
                 (params, Some(keeper))
             }
             Err(why) => {
@@ -99,6 +128,7 @@ pub(crate) fn from_static(config: &StartupConfig) -> NetworkParams {
         time_offset: None,
         posix_tz: None,
         tz_name: None,
+        granted_name: None,
     }
 }
 
@@ -120,6 +150,9 @@ fn describe(mut finished: Finished, params: &NetworkParams, source: Source) -> F
     }
     if let Some(tz) = params.tz_name.as_ref().or(params.posix_tz.as_ref()) {
         finished = finished.value("time-zone", tz.clone(), source);
+    }
+    if let Some(name) = &params.granted_name {
+        finished = finished.value("host-name", name.clone(), source);
     }
     finished
 }
@@ -149,50 +182,127 @@ pub(crate) fn address_change(
     ))
 }
 
+/// The desired machine name made a DNS label for options 12 and 81, with a
+/// warning when that changed it ("CT 7" is asked for as "ct-7").
+fn desired_label(name: Option<&str>, recorder: Option<&Recorder>) -> Option<String> {
+    let name = name?;
+    let label = annexr_dhcp::client::dns_label(name);
+    if label.as_deref() != Some(name) {
+        let message = match &label {
+            Some(label) => format!(
+                "the device name {name:?} is not a DNS label; DHCP was asked for the machine name {label:?}"
+            ),
+            None => format!(
+                "the device name {name:?} has no letter or digit; no machine name was asked of DHCP"
+            ),
+        };
+        match recorder {
+            Some(recorder) => recorder.warn(
+                Step::Dhcp,
+                message,
+                "name the device with letters, digits and hyphens (at most 63) to have the same name in DNS",
+            ),
+            None => tracing::warn!("{message}"),
+        }
+    }
+    label
+}
+
 async fn dhcp(
     config: &StartupConfig,
     remembered: Option<Ipv4Addr>,
-) -> Result<(NetworkParams, u32, LeaseKeeper), String> {
+    recorder: &Recorder,
+) -> Result<(NetworkParams, u32, LeaseKeeper, Option<String>), String> {
     let interface = config
         .network
         .interface
         .clone()
         .ok_or("[network] interface is not set")?;
     let timeout = Duration::from_millis(config.network.dhcp_timeout_ms);
-    let (lease, mac, driver) = lease_driver(
-        &interface,
-        config.device.name.as_deref(),
+    let label = desired_label(config.device.name.as_deref(), Some(recorder));
+    let applier = match config.network.apply {
+        LeaseApply::Report => Applier::Report(ReportOnly::default()),
+        LeaseApply::Ip => Applier::Ip(IpCommand {
+            resolv_conf: config.network.resolv_conf.clone(),
+            ..IpCommand::default()
+        }),
+    };
+    let want = Wanted {
+        label: label.clone(),
+        domain: config.network.domain.clone(),
         remembered,
-        None,
-        timeout,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+        inform: None,
+    };
+    let (lease, mac, driver) = lease_driver(&interface, &want, timeout, applier)
+        .await
+        .map_err(|e| e.to_string())?;
     // INIT-REBOOT is one REQUEST/ACK; DISCOVER adds OFFER first.
     let trips = if remembered == Some(lease.address) {
         1
     } else {
         2
     };
-    Ok((
-        from_lease(&lease, Some(mac)),
-        trips,
-        LeaseKeeper::spawn(driver),
-    ))
+    let client_id = hex(&driver.client().config().client_id);
+    let mut params = from_lease(&lease, Some(mac));
+    if let Some(stored) = params.lease.as_mut() {
+        stored.client_id = Some(client_id);
+    }
+    Ok((params, trips, LeaseKeeper::spawn(driver), label))
 }
 
-type ReportOnlyDriver = annexr_dhcp::driver::Driver<annexr_dhcp::os::ReportOnly>;
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Applies the lease as `[network] apply` says.
+#[derive(Debug)]
+enum Applier {
+    Report(ReportOnly),
+    Ip(IpCommand),
+}
+
+impl Apply for Applier {
+    fn apply(
+        &mut self,
+        interface: &str,
+        lease: &annexr_dhcp::Lease,
+        renewed: bool,
+    ) -> Result<Applied, annexr_dhcp::Error> {
+        match self {
+            Applier::Report(a) => a.apply(interface, lease, renewed),
+            Applier::Ip(a) => a.apply(interface, lease, renewed),
+        }
+    }
+
+    fn remove(
+        &mut self,
+        interface: &str,
+        address: Ipv4Addr,
+        prefix_len: u8,
+    ) -> Result<(), annexr_dhcp::Error> {
+        match self {
+            Applier::Report(a) => a.remove(interface, address, prefix_len),
+            Applier::Ip(a) => a.remove(interface, address, prefix_len),
+        }
+    }
+}
+
+type LeaseDriver = annexr_dhcp::driver::Driver<Applier>;
 
 /// Keeps the lease (renewal at T1, rebinding at T2) for as long as the
 /// device runs, and releases it at shutdown (R.5.1).
 #[derive(Debug)]
 pub(crate) struct LeaseKeeper {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<ReportOnlyDriver>,
+    task: tokio::task::JoinHandle<LeaseDriver>,
 }
 
 impl LeaseKeeper {
-    fn spawn(mut driver: ReportOnlyDriver) -> LeaseKeeper {
+    fn spawn(mut driver: LeaseDriver) -> LeaseKeeper {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
@@ -211,60 +321,77 @@ impl LeaseKeeper {
         LeaseKeeper { stop, task }
     }
 
-    /// Stops maintaining the lease and sends DHCPRELEASE.
-    pub(crate) async fn release(self) -> Result<(), String> {
+    /// Stops maintaining the lease and sends DHCPRELEASE: true when it was
+    /// sent. Only a binding under annexr's own client identifier is
+    /// released, never the OS client's (`01:MAC`).
+    pub(crate) async fn release(self) -> Result<bool, String> {
         let _ = self.stop.send(true);
         let driver = self.task.await.map_err(|e| e.to_string())?;
-        driver
-            .release()
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let stats = driver.release().await.map_err(|e| e.to_string())?;
+        Ok(stats.sent_by_kind.contains_key("RELEASE"))
     }
 }
 
 /// Asks the DHCP server on `interface`: DISCOVER (or INIT-REBOOT of the
 /// `remembered` address) until BOUND, or DHCPINFORM from the fixed address
 /// `inform`. The OS is not changed (report-only); returns the lease and the
-/// interface's MAC address.
+/// interface's MAC address. The desired name is sent as a DNS label
+/// (options 12 and 81), sanitized with a logged warning when needed.
 pub async fn request_lease(
     interface: &str,
     desired_name: Option<&str>,
     remembered: Option<Ipv4Addr>,
     inform: Option<Ipv4Addr>,
 ) -> Result<(annexr_dhcp::Lease, String), crate::Error> {
-    let (lease, mac, _) =
-        lease_driver(interface, desired_name, remembered, inform, DHCP_TIMEOUT).await?;
+    let want = Wanted {
+        label: desired_label(desired_name, None),
+        domain: None,
+        remembered,
+        inform,
+    };
+    let applier = Applier::Report(ReportOnly::default());
+    let (lease, mac, _) = lease_driver(interface, &want, DHCP_TIMEOUT, applier).await?;
     Ok((lease, mac))
+}
+
+/// What the client asks for.
+struct Wanted {
+    /// The desired machine name, a DNS label (options 12 and 81).
+    label: Option<String>,
+    /// The domain for option 81's FQDN, when known before DHCP.
+    domain: Option<String>,
+    remembered: Option<Ipv4Addr>,
+    inform: Option<Ipv4Addr>,
 }
 
 async fn lease_driver(
     interface: &str,
-    desired_name: Option<&str>,
-    remembered: Option<Ipv4Addr>,
-    inform: Option<Ipv4Addr>,
+    want: &Wanted,
     timeout: Duration,
-) -> Result<(annexr_dhcp::Lease, String, ReportOnlyDriver), annexr_dhcp::Error> {
+    applier: Applier,
+) -> Result<(annexr_dhcp::Lease, String, LeaseDriver), annexr_dhcp::Error> {
     let mac = annexr_dhcp::interface_mac(interface)?;
     let mut client_config = annexr_dhcp::ClientConfig::new(mac);
-    if let Some(name) = desired_name {
-        // The desired machine name (R.1.2.2 step 1); a name that is not a
-        // valid host name is simply not proposed.
-        if let Ok(with_name) = client_config.clone().with_host_name(name) {
-            client_config = with_name;
-        }
+    if let Some(label) = &want.label {
+        // R.1.2.2 step 1: the desired machine name; option 81 with the S
+        // flag asks the server to put it in DNS (PS3.15 Annex F).
+        client_config = client_config.with_host_name(label)?;
+        let fqdn = match &want.domain {
+            Some(domain) => format!("{label}.{}", domain.trim_end_matches('.')),
+            None => label.clone(),
+        };
+        client_config = match client_config.clone().with_fqdn(&fqdn) {
+            Ok(with_fqdn) => with_fqdn,
+            Err(_) => client_config.with_fqdn(label)?,
+        };
     }
-    let client = match (inform, remembered) {
+    let client = match (want.inform, want.remembered) {
         (Some(address), _) => annexr_dhcp::Client::inform(client_config, address),
         (None, Some(address)) => annexr_dhcp::Client::init_reboot(client_config, address),
         (None, None) => annexr_dhcp::Client::new(client_config),
     };
-    let mut driver = annexr_dhcp::driver::Driver::new(
-        interface,
-        client,
-        annexr_dhcp::os::ReportOnly::default(),
-    )?;
-    let lease = if inform.is_some() {
+    let mut driver = annexr_dhcp::driver::Driver::new(interface, client, applier)?;
+    let lease = if want.inform.is_some() {
         driver.informed(timeout).await
     } else {
         driver.bound(timeout).await
@@ -282,6 +409,7 @@ fn from_lease(lease: &annexr_dhcp::Lease, mac: Option<String>) -> NetworkParams 
             address: lease.address,
             mac,
             source: "dhcp".into(),
+            client_id: None,
         }),
         dns_servers: lease.dns_servers.iter().map(Ipv4Addr::to_string).collect(),
         ntp_servers: lease.ntp_servers.iter().map(Ipv4Addr::to_string).collect(),
@@ -290,7 +418,18 @@ fn from_lease(lease: &annexr_dhcp::Lease, mac: Option<String>) -> NetworkParams 
         time_offset: lease.time_offset,
         posix_tz: lease.posix_tz.clone(),
         tz_name: lease.tz_name.clone(),
+        granted_name: granted_name(lease),
     }
+}
+
+/// The name the server granted: option 81's name, else option 12.
+fn granted_name(lease: &annexr_dhcp::Lease) -> Option<String> {
+    lease
+        .client_fqdn
+        .as_ref()
+        .map(|f| f.name.clone())
+        .filter(|n| !n.is_empty())
+        .or_else(|| lease.host_name.clone())
 }
 
 #[cfg(test)]
@@ -302,6 +441,7 @@ mod tests {
             address: Ipv4Addr::from(ip),
             mac: mac.map(str::to_string),
             source: "dhcp".into(),
+            client_id: None,
         }
     }
 

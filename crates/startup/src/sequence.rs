@@ -84,7 +84,8 @@ impl StartupOutcome {
         }
         if let Some(lease) = self.lease {
             match lease.release().await {
-                Ok(()) => report.lease_released = true,
+                // False: the binding was not annexr's own, so it was kept.
+                Ok(released) => report.lease_released = released,
                 Err(e) => report.problems.push(format!("DHCP release: {e}")),
             }
         }

@@ -6,12 +6,22 @@
 //! the old or the new state, never a mix. The previous generation is kept
 //! beside it (`<file>.prev`), so a store damaged from outside (a truncated
 //! file, a bad flash block) still yields the state before the last save.
+//!
+//! Firmware data partitions are often FAT: there the previous generation is
+//! a copy (FAT has no hard links). Temporary files have unique names, every
+//! file is created with mode 0600, and a save holds an exclusive `flock` on
+//! `<file>.lock`, so a second writer (the CLI during a boot) is refused
+//! instead of interleaving. A store this library cannot read for a reason
+//! other than damage (a newer format after a firmware downgrade, an I/O
+//! error) is never overwritten: it is moved aside to `<file>.bad-<time>`,
+//! and when even that fails, saving is refused.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use annexr_model::Device;
 use serde::{Deserialize, Serialize};
@@ -92,10 +102,17 @@ pub struct StoredLease {
     pub mac: Option<String>,
     /// Where the address came from: `dhcp`, `static`, `os-lease`.
     pub source: String,
+    /// The DHCP client identifier (hex, `ff:41:…`) annexr obtained the
+    /// lease with. Present only for a lease annexr's own client obtained:
+    /// that binding is annexr's to renew and release, never the OS
+    /// client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// A store could not be read or written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// Reading or writing the file failed.
     #[error("store {path}: {step} failed: {source}")]
@@ -126,10 +143,37 @@ pub enum StoreError {
         /// The newest version this library reads.
         supported: u32,
     },
+    /// The store could not be read for a reason other than damage, so it
+    /// was moved aside (never overwritten) and a new store begins.
+    #[error("{cause}; the file was kept as {moved_to}")]
+    MovedAside {
+        /// Why it could not be read.
+        cause: Box<StoreError>,
+        /// Where the unreadable file is now.
+        moved_to: PathBuf,
+    },
+    /// Another writer holds the store's lock (`<file>.lock`).
+    #[error("store {path} is locked by another writer ({lock})")]
+    Locked {
+        /// The store file.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// Saving is refused: the current file could not be read and could
+    /// not be moved aside, so writing would destroy it.
+    #[error("store {path} is not written: {reason}")]
+    Refused {
+        /// The store file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How a load went, besides the state itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum LoadSource {
     /// No store existed yet (first boot): the state is empty.
     Empty,
@@ -151,17 +195,64 @@ pub trait Store: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,
+    /// Set when the current file could not be read nor moved aside: a save
+    /// would destroy it. Shared by clones.
+    refused: Arc<Mutex<Option<String>>>,
+}
+
+/// The exclusive lock on a [`FileStore`] (`flock` on `<file>.lock`), held
+/// until dropped.
+#[derive(Debug)]
+pub struct StoreLock {
+    #[cfg(unix)]
+    _lock: nix::fcntl::Flock<File>,
+    #[cfg(not(unix))]
+    _lock: File,
 }
 
 impl FileStore {
     /// A store in `path` (its directory must exist).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileStore { path: path.into() }
+        FileStore {
+            path: path.into(),
+            refused: Arc::default(),
+        }
     }
 
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The lock file beside the store.
+    pub fn lock_path(&self) -> PathBuf {
+        with_suffix(&self.path, ".lock")
+    }
+
+    /// Takes the writer lock without waiting: [`StoreError::Locked`] when
+    /// another writer (another process, or another `FileStore` on the same
+    /// file) holds it. [`Store::save`] takes it for its own duration; a
+    /// tool that loads, changes and saves holds it across all three.
+    pub fn lock(&self) -> Result<StoreLock, StoreError> {
+        let lock_path = self.lock_path();
+        let file = create_private(&lock_path, false).map_err(self.io("open the lock file"))?;
+        #[cfg(unix)]
+        {
+            use nix::fcntl::{Flock, FlockArg};
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => Ok(StoreLock { _lock: lock }),
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(StoreError::Locked {
+                    path: self.path.clone(),
+                    lock: lock_path,
+                }),
+                Err((_, errno)) => Err(self.io("lock")(std::io::Error::from(errno))),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            // No flock here: the open lock file only marks the writer.
+            Ok(StoreLock { _lock: file })
+        }
     }
 
     fn previous_path(&self) -> PathBuf {
@@ -174,6 +265,13 @@ impl FileStore {
             step,
             source,
         }
+    }
+
+    fn directory(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
     }
 
     fn read(&self, path: &Path) -> Result<Option<StoredState>, StoreError> {
@@ -195,6 +293,114 @@ impl FileStore {
             });
         }
         Ok(Some(state))
+    }
+
+    /// Moves an unreadable current file to `<file>.bad-<time>`, so the next
+    /// save cannot overwrite it; when that fails, later saves are refused.
+    fn move_aside(&self, cause: StoreError) -> StoreError {
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let mut target = with_suffix(&self.path, &format!(".bad-{stamp}"));
+        for n in 1..100 {
+            if !target.exists() {
+                break;
+            }
+            target = with_suffix(&self.path, &format!(".bad-{stamp}-{n}"));
+        }
+        let moved = if target.exists() {
+            Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
+        } else {
+            std::fs::rename(&self.path, &target).and_then(|()| sync_directory(self.directory()))
+        };
+        match moved {
+            Ok(()) => {
+                tracing::warn!(store = %self.path.display(), moved_to = %target.display(), "{cause}: moved aside");
+                StoreError::MovedAside {
+                    cause: Box::new(cause),
+                    moved_to: target,
+                }
+            }
+            Err(e) => {
+                let reason = format!("{cause}, and moving it aside failed ({e})");
+                if let Ok(mut refused) = self.refused.lock() {
+                    *refused = Some(reason.clone());
+                }
+                StoreError::Refused {
+                    path: self.path.clone(),
+                    reason,
+                }
+            }
+        }
+    }
+
+    /// Writes `bytes` to `target` through a uniquely named temporary file
+    /// (mode 0600) in the same directory: fsync, then rename.
+    fn write_atomically(&self, target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".store-tmp")
+            .tempfile_in(self.directory())
+            .map_err(self.io("create temporary file"))?;
+        tmp.write_all(bytes).map_err(self.io("write"))?;
+        tmp.as_file().sync_all().map_err(self.io("fsync"))?;
+        tmp.persist(target)
+            .map_err(|e| self.io("rename")(e.error))?;
+        Ok(())
+    }
+
+    /// Keeps the current generation as `<file>.prev`: a hard link costs no
+    /// copy; where there are none (FAT), a copy written atomically.
+    fn keep_previous(&self) -> Result<(), StoreError> {
+        let previous = self.previous_path();
+        let Ok(current) = std::fs::read(&self.path) else {
+            return Ok(());
+        };
+        if !matches!(self.read(&self.path), Ok(Some(_))) {
+            // Damaged: the older `.prev` is the better generation.
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(&previous);
+        if let Err(e) = std::fs::hard_link(&self.path, &previous) {
+            tracing::debug!(store = %self.path.display(), "no hard link ({e}): copying the previous generation");
+            self.write_atomically(&previous, &current)?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates (or opens) `path` with mode 0600; `new` adds `O_EXCL`.
+pub(crate) fn create_private(path: &Path, new: bool) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Makes a rename durable. Windows cannot open a directory as a file (and
+/// its renames need no directory fsync), so it is skipped there.
+fn sync_directory(dir: &Path) -> std::io::Result<()> {
+    #[cfg(not(windows))]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(windows)]
+    {
+        let _ = dir;
+        Ok(())
     }
 }
 
@@ -219,44 +425,40 @@ impl Store for FileStore {
                 Ok(Some(state)) => Ok((state, LoadSource::PreviousGeneration)),
                 _ => Err(current),
             },
-            Err(other) => Err(other),
+            // A newer format or an unreadable file: keep it out of harm's way.
+            Err(other) => Err(self.move_aside(other)),
         }
     }
 
     fn save(&self, state: &StoredState) -> Result<(), StoreError> {
+        if let Ok(refused) = self.refused.lock()
+            && let Some(reason) = refused.as_ref()
+        {
+            return Err(StoreError::Refused {
+                path: self.path.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let _lock = self.lock()?;
+        // A file this library cannot read (a newer format written since
+        // the load) is moved aside, never overwritten.
+        match self.read(&self.path) {
+            Ok(_) | Err(StoreError::Corrupt { .. }) => {}
+            Err(other) => {
+                if let e @ StoreError::Refused { .. } = self.move_aside(other) {
+                    return Err(e);
+                }
+            }
+        }
         let mut state = state.clone();
         state.format_version = STORE_FORMAT_VERSION;
         let json = serde_json::to_vec_pretty(&state).map_err(|e| StoreError::Corrupt {
             path: self.path.clone(),
             cause: format!("cannot serialize: {e}"),
         })?;
-        let tmp = with_suffix(&self.path, ".tmp");
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(self.io("create temporary file"))?;
-        file.write_all(&json).map_err(self.io("write"))?;
-        file.sync_all().map_err(self.io("fsync"))?;
-        drop(file);
-        // Keep the current generation: a hard link costs no copy, and
-        // renaming the new file over the current one leaves it intact.
-        let previous = self.previous_path();
-        if self.path.exists() && self.read(&self.path).is_ok_and(|s| s.is_some()) {
-            let _ = std::fs::remove_file(&previous);
-            std::fs::hard_link(&self.path, &previous)
-                .map_err(self.io("keep previous generation"))?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(self.io("rename"))?;
-        let dir = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(self.io("fsync directory"))?;
+        self.keep_previous()?;
+        self.write_atomically(&self.path, &json)?;
+        sync_directory(self.directory()).map_err(self.io("fsync directory"))?;
         Ok(())
     }
 }
@@ -286,6 +488,7 @@ mod tests {
             address: Ipv4Addr::new(10, 231, 0, 100),
             mac: Some("02:00:00:00:00:01".into()),
             source: "dhcp".into(),
+            client_id: Some("ff:41:58:52:31:00:03:00:01:02:00:00:00:00:01".into()),
         });
         store.save(&state).unwrap();
         let (read, source) = store.load().unwrap();
@@ -360,9 +563,112 @@ mod tests {
     fn a_store_from_a_newer_format_is_refused_not_misread() {
         let (_dir, store) = store();
         std::fs::write(store.path(), br#"{"format_version": 99}"#).unwrap();
-        assert!(matches!(
-            store.load(),
-            Err(StoreError::TooNew { found: 99, .. })
-        ));
+        let err = store.load().unwrap_err();
+        let StoreError::MovedAside { cause, .. } = err else {
+            panic!("expected MovedAside, got {err:?}");
+        };
+        assert!(matches!(*cause, StoreError::TooNew { found: 99, .. }));
+    }
+
+    #[test]
+    fn newer_store_is_moved_aside_not_overwritten() {
+        let (dir, store) = store();
+        let newer = br#"{"format_version": 7, "device_name": "CT-FROM-THE-FUTURE"}"#;
+        std::fs::write(store.path(), newer).unwrap();
+        let err = store.load().unwrap_err();
+        let StoreError::MovedAside { cause, moved_to } = &err else {
+            panic!("expected MovedAside, got {err:?}");
+        };
+        assert!(
+            matches!(**cause, StoreError::TooNew { found: 7, .. }),
+            "{cause:?}"
+        );
+        let name = moved_to.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("annexr-state.json.bad-"), "{name}");
+        assert!(err.to_string().contains(&name), "{err}");
+        // The startup goes on with a fresh state and saves it; the newer
+        // file is still there, byte for byte.
+        store.save(&StoredState::default()).unwrap();
+        assert_eq!(std::fs::read(moved_to).unwrap(), newer);
+        assert_eq!(store.load().unwrap().1, LoadSource::Current);
+        drop(dir);
+    }
+
+    #[test]
+    fn a_newer_store_written_after_the_load_is_not_overwritten_by_save() {
+        let (dir, store) = store();
+        store.save(&StoredState::default()).unwrap();
+        let newer = br#"{"format_version": 3}"#;
+        std::fs::write(store.path(), newer).unwrap();
+        store.save(&StoredState::default()).unwrap();
+        let kept: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                name.contains(".bad-").then_some(name)
+            })
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(std::fs::read(dir.path().join(&kept[0])).unwrap(), newer);
+    }
+
+    #[test]
+    fn an_unreadable_store_is_moved_aside() {
+        let (_dir, store) = store();
+        // A directory where the file should be: reading fails with an
+        // I/O error, not a parse error.
+        std::fs::create_dir(store.path()).unwrap();
+        std::fs::write(store.path().join("inside"), b"kept").unwrap();
+        let err = store.load().unwrap_err();
+        let StoreError::MovedAside { cause, moved_to } = err else {
+            panic!("expected MovedAside, got {err:?}");
+        };
+        assert!(matches!(*cause, StoreError::Io { .. }), "{cause:?}");
+        assert_eq!(std::fs::read(moved_to.join("inside")).unwrap(), b"kept");
+        store.save(&StoredState::default()).unwrap();
+    }
+
+    #[test]
+    fn two_writers_are_locked_out() {
+        let (_dir, store) = store();
+        let other_writer = FileStore::new(store.path());
+        let held = other_writer.lock().unwrap();
+        let err = store.save(&StoredState::default()).unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+        assert!(!store.path().exists(), "a locked-out save wrote the store");
+        drop(held);
+        store.save(&StoredState::default()).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn store_files_are_private_and_temp_files_do_not_linger() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, store) = store();
+        // The journal's old fixed temp name must not be touched by a save.
+        let journal_tmp = dir.path().join("annexr-state.tmp");
+        std::fs::write(&journal_tmp, b"journal in progress").unwrap();
+        for name in ["A", "B"] {
+            let state = StoredState {
+                device_name: Some(name.into()),
+                ..StoredState::default()
+            };
+            store.save(&state).unwrap();
+        }
+        for file in [
+            store.path().to_path_buf(),
+            store.previous_path(),
+            store.lock_path(),
+        ] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+        assert_eq!(std::fs::read(&journal_tmp).unwrap(), b"journal in progress");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".store-tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }
