@@ -4,37 +4,75 @@
 //! - `test`: fmt check, clippy `-D warnings`, the whole test suite with every
 //!   lab server required, and a build of every fuzz target.
 //! - `lab`: start the sample site and wait, for manual experiments.
+//! - `packages`: only make the lab's Debian packages available.
 //!
 //! `demo` and `test` install the Debian packages the lab needs when run as
-//! root, and otherwise print the one command that installs them.
+//! root, and otherwise print the one command that installs them. Installing
+//! never starts a daemon (policy-rc.d), and a package that would remove a
+//! host service is extracted under target/lab-pkgs instead.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+/// How a Debian package reaches the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// `apt-get install`ed (as root), with no daemon started.
+    System,
+    /// `apt-get download` + `dpkg -x` into target/lab-pkgs/PACKAGE, because
+    /// installing it would remove a host service (chrony removes
+    /// systemd-timesyncd; ntpsec and chrony conflict with each other).
+    Private,
+}
+
 /// Debian packages the lab, the benches and the fuzz build need, with one
-/// binary each that shows whether the package is installed.
-const PACKAGES: &[(&str, &str)] = &[
-    ("slapd", "/usr/sbin/slapd"),
-    ("ldap-utils", "/usr/bin/ldapsearch"),
-    ("dnsmasq", "/usr/sbin/dnsmasq"),
-    ("chrony", "/usr/sbin/chronyd"),
-    ("dcmtk", "/usr/bin/storescp"),
-    ("faketime", "/usr/bin/faketime"),
-    ("iproute2", "/usr/sbin/ip"),
-    ("bind9-dnsutils", "/usr/bin/dig"),
-    ("openssl", "/usr/bin/openssl"),
-    ("busybox", "/bin/busybox"),
-    ("kea-dhcp4-server", "/usr/sbin/kea-dhcp4"),
-    ("dosfstools", "/usr/sbin/mkfs.vfat"),
-    ("fusefat", "/usr/bin/fusefat"),
-    ("valgrind", "/usr/bin/valgrind"),
-    ("g++", "/usr/bin/g++"),
+/// file each that shows whether the package is there (for a private package,
+/// relative to its directory under target/lab-pkgs, or installed system-wide).
+const PACKAGES: &[(&str, &str, Placement)] = &[
+    ("slapd", "/usr/sbin/slapd", Placement::System),
+    ("ldap-utils", "/usr/bin/ldapsearch", Placement::System),
+    ("dnsmasq", "/usr/sbin/dnsmasq", Placement::System),
+    ("bind9", "/usr/sbin/named", Placement::System),
+    ("unbound", "/usr/sbin/unbound", Placement::System),
+    ("chrony", "/usr/sbin/chronyd", Placement::Private),
+    ("ntpsec", "/usr/sbin/ntpd", Placement::Private),
+    ("dcmtk", "/usr/bin/storescp", Placement::System),
+    (
+        "python3-venv",
+        "/usr/share/doc/python3-venv",
+        Placement::System,
+    ),
+    ("faketime", "/usr/bin/faketime", Placement::System),
+    ("iproute2", "/usr/sbin/ip", Placement::System),
+    ("bind9-dnsutils", "/usr/bin/dig", Placement::System),
+    ("openssl", "/usr/bin/openssl", Placement::System),
+    ("busybox", "/bin/busybox", Placement::System),
+    ("kea-dhcp4-server", "/usr/sbin/kea-dhcp4", Placement::System),
+    ("dosfstools", "/usr/sbin/mkfs.vfat", Placement::System),
+    ("fusefat", "/usr/bin/fusefat", Placement::System),
+    ("valgrind", "/usr/bin/valgrind", Placement::System),
+    ("g++", "/usr/bin/g++", Placement::System),
 ];
+
+/// Where privately extracted packages live; the lab (annexr-lab's
+/// find_binary) looks for binaries under `PACKAGE/usr/{sbin,bin}` here.
+/// `ANNEXR_LAB_PKGS` overrides it for both.
+fn private_packages_dir() -> PathBuf {
+    std::env::var_os("ANNEXR_LAB_PKGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/lab-pkgs"))
+}
+
+/// Written to /usr/sbin/policy-rc.d while apt-get installs: exit code 101
+/// tells invoke-rc.d "action forbidden", so no package starts its daemon.
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+const POLICY_RC_D_DENY: &str = "#!/bin/sh\n# written by annexr's cargo xtask during apt-get install; removed after\nexit 101\n";
 
 const USAGE: &str = "usage: cargo xtask <demo | test | lab>
   demo   start the sample site and run a normal startup against it
   test   fmt, clippy -D warnings, all tests with the lab required, fuzz build
-  lab    start the sample site and wait (Ctrl-C stops it)";
+  lab    start the sample site and wait (Ctrl-C stops it)
+  packages  only install (as root) or extract the lab's Debian packages";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -42,6 +80,7 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "test" => test(),
         "lab" => lab(),
+        "packages" => ensure_packages(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -71,32 +110,145 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Installs the missing Debian packages as root, or says how to.
+/// Makes the lab's Debian packages available without changing the host's
+/// services: installs the missing system packages as root with daemon starts
+/// forbidden (policy-rc.d), extracts the private ones under target/, and
+/// tells a non-root user the one command to run instead.
 fn ensure_packages() -> Result<(), String> {
-    let missing: Vec<&str> = PACKAGES
-        .iter()
-        .filter(|(_, probe)| !Path::new(probe).exists())
-        .map(|(package, _)| *package)
-        .collect();
-    if missing.is_empty() {
+    let private_dir = private_packages_dir();
+    let mut install: Vec<&str> = Vec::new();
+    let mut extract: Vec<&str> = Vec::new();
+    for &(package, probe, placement) in PACKAGES {
+        let on_system = Path::new(probe).exists();
+        let private = private_dir
+            .join(package)
+            .join(probe.trim_start_matches('/'))
+            .exists();
+        match placement {
+            _ if on_system => {}
+            Placement::Private if private => {}
+            Placement::Private => extract.push(package),
+            Placement::System => install.push(package),
+        }
+    }
+    if install.is_empty() && extract.is_empty() {
         return Ok(());
     }
-    let install = format!(
-        "apt-get install -y --no-install-recommends {}",
-        missing.join(" ")
-    );
-    if !is_root() {
-        return Err(format!(
-            "the lab needs Debian packages that are not installed; run as root:\n  apt-get update && {install}"
-        ));
+    let root = is_root();
+    if root && !install.is_empty() {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        // A package whose install would remove another (a host service) is
+        // extracted privately instead.
+        let (removing, safe): (Vec<&str>, Vec<&str>) =
+            install.iter().partition(|p| install_would_remove(p));
+        extract.extend(removing);
+        install = safe;
     }
-    eprintln!("xtask: installing {}", missing.join(" "));
-    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    if !install.is_empty() {
+        let command = format!(
+            "apt-get install -y --no-install-recommends {}",
+            install.join(" ")
+        );
+        if !root {
+            return Err(format!(
+                "the lab needs Debian packages that are not installed; run as root:\n  apt-get update && {command}"
+            ));
+        }
+        eprintln!(
+            "xtask: installing {} (no daemon is started)",
+            install.join(" ")
+        );
+        let _no_daemons = ForbidDaemonStarts::new()?;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("{command} -qq"))
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)?;
+    }
+    for package in extract {
+        extract_privately(package, &private_dir)?;
+    }
+    Ok(())
+}
+
+/// True when `apt-get install` of `package` would remove an installed
+/// package (asked with a simulated install, `-s`, which changes nothing).
+fn install_would_remove(package: &str) -> bool {
+    Command::new("apt-get")
+        .args(["install", "-s", "--no-install-recommends", package])
+        .output()
+        .is_ok_and(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.starts_with("Remv "))
+        })
+}
+
+/// Unpacks `package` (without its maintainer scripts) into
+/// `private_dir/package`; nothing outside that directory changes. Works
+/// without root when the apt package lists are present.
+fn extract_privately(package: &str, private_dir: &Path) -> Result<(), String> {
+    let debs = private_dir.join("debs");
+    let target = private_dir.join(package);
+    std::fs::create_dir_all(&debs).map_err(|e| format!("{}: {e}", debs.display()))?;
+    let command = format!(
+        "cd {} && apt-get download {package} && dpkg -x {package}_*.deb {}",
+        debs.display(),
+        target.display()
+    );
+    eprintln!("xtask: extracting {package} privately (installing it would replace a host service)");
     let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!("{install} -qq"))
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    run(&mut cmd)
+    cmd.arg("-c").arg(&command);
+    run(&mut cmd).map_err(|e| format!("{e}\nto extract it by hand, run:\n  {command}"))
+}
+
+/// Forbids daemon starts (policy-rc.d exit 101) while it lives, unless the
+/// host already has a policy-rc.d, which is then left untouched.
+struct ForbidDaemonStarts {
+    /// The policy file this guard wrote and removes, if it wrote one.
+    path: Option<PathBuf>,
+}
+
+impl ForbidDaemonStarts {
+    fn new() -> Result<Self, String> {
+        Self::at(Path::new(POLICY_RC_D))
+    }
+
+    fn at(path: &Path) -> Result<Self, String> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        // create_new: never overwrite a policy the host has.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(path)
+        {
+            Ok(mut file) => {
+                let written = ForbidDaemonStarts {
+                    path: Some(path.to_path_buf()),
+                };
+                file.write_all(POLICY_RC_D_DENY.as_bytes())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok(written)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                eprintln!("xtask: keeping the host's own {}", path.display());
+                Ok(ForbidDaemonStarts { path: None })
+            }
+            Err(e) => Err(format!("could not write {}: {e}", path.display())),
+        }
+    }
+}
+
+impl Drop for ForbidDaemonStarts {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path
+            && let Err(e) = std::fs::remove_file(path)
+        {
+            eprintln!("xtask: could not remove {}: {e}", path.display());
+        }
+    }
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -358,4 +510,44 @@ fn lab() -> Result<(), String> {
     }
     drop(site);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn policy_rc_d_is_written_denying_and_removed_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy-rc.d");
+        {
+            let _guard = ForbidDaemonStarts::at(&path).unwrap();
+            let status = Command::new(&path).status().unwrap();
+            assert_eq!(status.code(), Some(101));
+        }
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_host_policy_rc_d_is_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy-rc.d");
+        let host_policy = "#!/bin/sh\nexit 0\n";
+        std::fs::write(&path, host_policy).unwrap();
+        drop(ForbidDaemonStarts::at(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), host_policy);
+    }
+
+    #[test]
+    fn every_private_package_is_found_by_the_lab_under_usr_bin_or_sbin() {
+        for (package, probe, placement) in PACKAGES {
+            if *placement == Placement::Private {
+                assert!(
+                    probe.starts_with("/usr/sbin/") || probe.starts_with("/usr/bin/"),
+                    "{package}: {probe}"
+                );
+            }
+        }
+    }
 }

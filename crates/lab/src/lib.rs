@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`Slapd`] | the site's LDAP server with the PS3.15 Annex H schema |
 //! | [`Dnsmasq`] | the site's DNS server (SRV, A, TXT records) |
+//! | [`DnsServer`] | the same records on dnsmasq, BIND 9 or unbound ([`DnsZone::start_on`]) |
 //! | [`Chronyd`] | the site's NTP server, optionally with a shifted clock |
 //! | [`Storescp`] | a DICOM peer (archive, printer) that answers C-ECHO |
 //! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
@@ -25,16 +26,19 @@
 //! environment says `ANNEXR_LAB=require` (CI does), where a missing server is
 //! a failure.
 
+mod bind;
 mod chronyd;
 mod dhcp;
 mod dhcp_server_ns;
 mod dicom;
+mod dns;
 mod dnsmasq;
 mod process;
 mod relay;
 mod site;
 mod slapd;
 mod tls;
+mod unbound;
 mod vfat;
 
 use std::time::Duration;
@@ -42,7 +46,8 @@ use std::time::Duration;
 pub use chronyd::{Chronyd, ChronydBuilder};
 pub use dhcp::{DhcpExpected, DhcpLab, DhcpLabBuilder, DhcpServer};
 pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
-pub use dnsmasq::{Dnsmasq, DnsmasqBuilder, SrvRecord};
+pub use dns::{DnsServer, DnsServerKind, DnsZone, LoggedQuery, SrvRecord};
+pub use dnsmasq::{Dnsmasq, DnsmasqBuilder};
 pub use relay::DelayRelay;
 pub use site::{LDAP_HOST, SITE_DOMAIN};
 pub use site::{SampleSite, SiteDevice};

@@ -19,19 +19,41 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a server gets to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
-/// Finds `binary` on `PATH` or in the sbin directories, which are not on a
-/// normal user's `PATH` but hold slapd, dnsmasq and chronyd on Debian.
+/// Where `cargo xtask` extracts packages that must not be installed on the
+/// host (`apt-get download` + `dpkg -x`): `ANNEXR_LAB_PKGS`, or the
+/// workspace's target/lab-pkgs.
+pub(crate) fn private_packages_dir() -> PathBuf {
+    std::env::var_os("ANNEXR_LAB_PKGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/lab-pkgs"))
+}
+
+/// Finds `binary` on `PATH`, in the sbin directories, which are not on a
+/// normal user's `PATH` but hold slapd, dnsmasq and chronyd on Debian, or in
+/// the package's private extraction (`private_packages_dir()/PACKAGE/usr/sbin`).
 pub(crate) fn find_binary(
     server: &'static str,
     binary: &'static str,
     package: &'static str,
 ) -> Result<PathBuf, LabError> {
+    find_binary_in(server, binary, package, &private_packages_dir())
+}
+
+fn find_binary_in(
+    server: &'static str,
+    binary: &'static str,
+    package: &'static str,
+    private_packages: &Path,
+) -> Result<PathBuf, LabError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path).chain(
-        ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin"]
-            .iter()
-            .map(PathBuf::from),
-    );
+    let private = private_packages.join(package);
+    let dirs = std::env::split_paths(&path)
+        .chain(
+            ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin"]
+                .iter()
+                .map(PathBuf::from),
+        )
+        .chain([private.join("usr/sbin"), private.join("usr/bin")]);
     for dir in dirs {
         let candidate = dir.join(binary);
         if candidate.is_file() {
@@ -317,6 +339,25 @@ mod tests {
                 && err.contains("apt-get install -y no-such-package"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_privately_extracted_package_is_found() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let dir = dir
+            .as_ref()
+            .map(|d| d.path())
+            .unwrap_or(Path::new("/nonexistent"));
+        let sbin = dir.join("annexr-test-package/usr/sbin");
+        let _ = std::fs::create_dir_all(&sbin);
+        let _ = std::fs::write(sbin.join("annexr-private-binary"), "");
+        let found = find_binary_in(
+            "test server",
+            "annexr-private-binary",
+            "annexr-test-package",
+            dir,
+        );
+        assert_eq!(found.ok(), Some(sbin.join("annexr-private-binary")));
     }
 
     #[test]
