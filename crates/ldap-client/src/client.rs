@@ -699,10 +699,9 @@ impl LdapClient {
         let mut wanted: Vec<(Dn, AeTitle)> = Vec::new();
         for (entries, _) in results {
             for e in entries {
-                if let (Some(device), Some(Ok(title))) = (
-                    e.dn.parent(),
-                    e.first(attr::AE_TITLE).map(AeTitle::new),
-                ) {
+                if let (Some(device), Some(Ok(title))) =
+                    (e.dn.parent(), e.first(attr::AE_TITLE).map(AeTitle::new))
+                {
                     wanted.push((device, title));
                 }
             }
@@ -802,6 +801,37 @@ impl LdapClient {
             return Ok(Registration::Taken);
         }
         self.register_in(stats, roots, title).await
+    }
+
+    /// H.1.6: the names of the devices whose `dicomDeviceSerialNumber` is
+    /// `serial` (one search); how a device renamed by the site finds its
+    /// own entry again.
+    pub async fn find_devices_by_serial(&self, serial: &str) -> Result<Counted<Vec<String>>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        let filter = format!(
+            "(&(objectClass={})({}={}))",
+            oc::DEVICE,
+            attr::DEVICE_SERIAL_NUMBER,
+            esc(serial)
+        );
+        let (entries, res, server) = self
+            .inner
+            .search(
+                &mut stats,
+                &roots.devices_dn().to_string(),
+                Scope::Subtree,
+                &filter,
+                &[attr::DEVICE_NAME],
+            )
+            .await?;
+        check(&server, "find devices by serial number", &res)?;
+        let mut value: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.first(attr::DEVICE_NAME).map(str::to_string))
+            .collect();
+        value.sort();
+        Ok(Counted { value, stats })
     }
 
     /// Titles AEs in the Devices tree use that have no registry entry:
