@@ -122,7 +122,7 @@ pub(crate) enum Command {
     Install(commands::InstallArgs),
     /// Shutdown actions of R.5: mark the device offline when asked.
     Shutdown(commands::ShutdownArgs),
-    /// Find the AEs of devices of a primary device type (R.3.1), e.g. ARCHIVE, PRINT, CT.
+    /// Find AEs by primary device type (R.3.1), e.g. ARCHIVE, PRINT, CT, or by SOP class (R.1).
     Find(commands::FindArgs),
     /// Resolve an AE title to its device, host, port and TLS (R.3).
     Resolve(commands::ResolveArgs),
@@ -144,6 +144,8 @@ pub(crate) enum Command {
     Time(commands::TimeArgs),
     /// Ask DHCP for the network parameters on an interface.
     Dhcp(commands::DhcpArgs),
+    /// The unique AE titles registry: `sync` adds entries for titles AEs use without one.
+    Registry(commands::RegistryArgs),
 }
 
 impl Global {
