@@ -563,10 +563,10 @@ impl LdapClient {
         // the fresh install): the written description is returned instead.
         let mut delay = std::time::Duration::from_millis(100);
         for attempt in 0..READ_BACK_TRIES {
-            if let DeviceLookup::Found(d) = self.load_device_in(stats, roots, &device.name).await? {
-                if d.network_aes.len() >= device.network_aes.len() {
-                    return Ok(Some((d, attempts)));
-                }
+            if let DeviceLookup::Found(d) = self.load_device_in(stats, roots, &device.name).await?
+                && d.network_aes.len() >= device.network_aes.len()
+            {
+                return Ok(Some((d, attempts)));
             }
             if attempt + 1 < READ_BACK_TRIES {
                 tokio::time::sleep(delay).await;
