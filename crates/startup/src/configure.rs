@@ -247,7 +247,7 @@ async fn collision(
         recorder.warn(
             Step::Configure,
             format!("name collision: device {name} in LDAP is another device ({why}); its configuration was not adopted"),
-            format!("give this device another name ([device] name), rename or remove the other entry in LDAP, or set [ldap] install_as_on_collision"),
+            "give this device another name ([device] name), rename or remove the other entry in LDAP, or set [ldap] install_as_on_collision",
         );
         recorder.configured(Source::Local);
         return Some(local.clone());
@@ -307,10 +307,30 @@ async fn renamed(
 ) -> Option<Device> {
     let local = local?;
     let serial = local.device_serial_number.as_deref()?;
-    let names = client.find_devices_by_serial(serial).await.ok()?.value;
+    let names = match client.find_devices_by_serial(serial).await {
+        Ok(found) => found.value,
+        Err(e) => {
+            recorder.warn(
+                Step::Configure,
+                format!("device {name} is not in LDAP and the search by serial number {serial} failed: {e}"),
+                "check the LDAP account's read access to dicomDeviceSerialNumber",
+            );
+            return None;
+        }
+    };
     match names.as_slice() {
         [only] => {
-            let found = client.load_device(only).await.ok()?.value.found()?;
+            let found = match client.load_device(only).await {
+                Ok(found) => found.value.found()?,
+                Err(e) => {
+                    recorder.warn(
+                        Step::Configure,
+                        format!("device {only} has this device's serial number {serial} but cannot be loaded: {e}"),
+                        format!("repair device {only} in LDAP (e.g. connection references left by a rename)"),
+                    );
+                    return None;
+                }
+            };
             if identity_mismatch(local, &found).is_some() {
                 return None;
             }
