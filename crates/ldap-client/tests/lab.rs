@@ -1360,3 +1360,40 @@ async fn install_through_a_lagging_replica_never_deletes_itself() {
         .unwrap();
     assert!(registry.contains("dicomAETitle: LAG1"), "{registry}");
 }
+
+/// Issue 14 point 6 against slapd: a connection and a transfer capability
+/// whose RDNs are not `cn=` load (entries are read by object class).
+#[tokio::test]
+async fn entries_with_other_rdns_load_from_slapd() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    let l = layout(&slapd);
+    let device_dn = format!("dicomDeviceName=us-1,{}", l.devices_dn());
+    let conn_dn = format!("dicomHostname=127.0.0.1,{device_dn}");
+    let ae_dn = format!("dicomAETitle=US1,{device_dn}");
+    slapd
+        .ldapadd(&format!(
+            "version: 1\n\ndn: {device_dn}\nobjectClass: dicomDevice\ndicomDeviceName: us-1\n\
+             dicomInstalled: TRUE\ndicomPrimaryDeviceType: US\n\n\
+             dn: {conn_dn}\nobjectClass: dicomNetworkConnection\ndicomHostname: 127.0.0.1\n\
+             dicomPort: 11112\n\n\
+             dn: {ae_dn}\nobjectClass: dicomNetworkAE\ndicomAETitle: US1\n\
+             dicomNetworkConnectionReference: {conn_dn}\n\
+             dicomAssociationInitiator: TRUE\ndicomAssociationAcceptor: TRUE\n\n\
+             dn: dicomSOPClass=1.2.840.10008.1.1,{ae_dn}\nobjectClass: dicomTransferCapability\n\
+             dicomSOPClass: 1.2.840.10008.1.1\ndicomTransferRole: SCP\n\
+             dicomTransferSyntax: 1.2.840.10008.1.2\n"
+        ))
+        .unwrap();
+    let c = client(&slapd);
+    let d = c.load_device("us-1").await.unwrap().value.found().unwrap();
+    assert_eq!(d.connections[0].name, "127.0.0.1");
+    assert_eq!(d.network_aes[0].connections, ["127.0.0.1"]);
+    assert_eq!(d.network_aes[0].transfer_capabilities.len(), 1);
+    let r = c.resolve_ae("US1").await.unwrap().value.unwrap();
+    assert_eq!(r.address(), Some(("127.0.0.1", 11112, false)));
+    let found = c.find_aes(&DeviceTypeQuery::new("us")).await.unwrap().value;
+    assert_eq!(found.aes.len(), 1);
+    assert!(found.skipped.is_empty());
+}
