@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use annexr::{Event, Outcome, Source, Startup, StartupConfig};
-use annexr_ldap::{DeviceLookup, DeviceTypeQuery, LdapClient, Registration, ResolvedAe};
+use annexr_ldap::{
+    DeviceLookup, DeviceTypeQuery, LdapClient, Registration, ResolvedAe, SopClassQuery,
+};
 use clap::Args;
 use serde_json::{Value, json};
 
@@ -35,6 +37,19 @@ pub(crate) struct InstallArgs {
     /// Where to write the LDIF when the server refuses writes (R.1.2.3).
     #[arg(long)]
     pub ldif_out: Option<PathBuf>,
+    /// The site's title rule when a preferred title is taken: prefix…
+    #[arg(long, requires = "title_digits")]
+    pub title_prefix: Option<String>,
+    /// …plus a counter of this many digits…
+    #[arg(long, requires = "title_prefix")]
+    pub title_digits: Option<usize>,
+    /// …plus a Luhn check digit.
+    #[arg(long, requires = "title_prefix")]
+    pub check_digit: bool,
+    /// Install under this name when a device of this name exists but is
+    /// another device (serial number or device UID differ).
+    #[arg(long)]
+    pub install_as_on_collision: Option<String>,
 }
 
 /// `annexr shutdown`.
@@ -47,10 +62,17 @@ pub(crate) struct ShutdownArgs {
 
 /// `annexr find`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["device_type", "sop_class"])))]
 pub(crate) struct FindArgs {
-    /// Primary device type, e.g. ARCHIVE, PRINT, CT (case-sensitive, as stored).
+    /// Primary device type, e.g. ARCHIVE, PRINT, CT (any case).
     #[arg(long = "type")]
-    pub device_type: String,
+    pub device_type: Option<String>,
+    /// AEs with a transfer capability for this SOP class UID (R.1).
+    #[arg(long)]
+    pub sop_class: Option<String>,
+    /// With --sop-class: only in this role (SCP or SCU).
+    #[arg(long, requires = "sop_class", value_parser = ["SCP", "SCU", "scp", "scu"])]
+    pub role: Option<String>,
     /// Only AEs in this application cluster.
     #[arg(long)]
     pub cluster: Option<String>,
@@ -83,6 +105,29 @@ pub(crate) struct ProbeArgs {
     /// Our AE title (calling AE).
     #[arg(long, default_value = "ANNEXR")]
     pub calling: String,
+    /// Also call AEs that are not installed or do not accept associations.
+    #[arg(long)]
+    pub include_offline: bool,
+}
+
+/// `annexr registry`.
+#[derive(Debug, Args)]
+pub(crate) struct RegistryArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: RegistryAction,
+}
+
+/// `annexr registry …`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum RegistryAction {
+    /// Add registry entries for the titles AEs use without one (dry run
+    /// unless --apply).
+    Sync {
+        /// Write the missing entries.
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 /// `annexr register-title` / `check-titles`.
@@ -183,6 +228,7 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::Time(args) => time(config, args, json_out).await,
         Command::Dhcp(args) => dhcp(args, json_out).await,
         Command::Schema(args) => Ok(crate::schema::run(args)),
+        Command::Registry(args) => registry(config, args, json_out).await,
     };
     match result {
         Ok(code) => code,
@@ -261,6 +307,17 @@ async fn startup(mut config: StartupConfig, args: StartupArgs, json_out: bool) -
 async fn install(mut config: StartupConfig, args: InstallArgs, json_out: bool) -> Result<u8> {
     config.ldap.install_if_missing = true;
     config.ldap.ldif_fallback_path = args.ldif_out;
+    if let (Some(prefix), Some(digits)) = (args.title_prefix, args.title_digits) {
+        config.ldap.title_rule = Some(annexr::config::TitleRule {
+            prefix,
+            digits,
+            start: 1,
+            check_digit: args.check_digit,
+        });
+    }
+    if args.install_as_on_collision.is_some() {
+        config.ldap.install_as_on_collision = args.install_as_on_collision;
+    }
     let local = read_local(&args.local)?;
     config.device.name = Some(local.name.clone());
     let outcome = Startup::builder()
@@ -321,10 +378,11 @@ fn resolved_json(ae: &ResolvedAe) -> Value {
 }
 
 fn resolved_text(ae: &ResolvedAe) -> String {
-    let address = ae
-        .address()
-        .map(|(h, p, tls)| format!("{h}:{p}{}", if tls { " (TLS)" } else { "" }))
-        .unwrap_or_else(|| "no installed connection with a port".into());
+    let address = match (ae.address(), ae.not_callable()) {
+        (Some((h, p, tls)), _) => format!("{h}:{p}{}", if tls { " (TLS)" } else { "" }),
+        (None, Some(why)) => format!("not callable: {why}"),
+        (None, None) => "not callable".into(),
+    };
     format!(
         "{:<16} device {:<16} {:<24} {}",
         ae.ae_title,
@@ -340,32 +398,75 @@ fn resolved_text(ae: &ResolvedAe) -> String {
 
 async fn find(config: StartupConfig, args: FindArgs, json_out: bool) -> Result<u8> {
     let client = client(&config).await?;
-    let mut query = DeviceTypeQuery::new(&args.device_type);
-    query.application_cluster = args.cluster;
-    query.installed_only = !args.all;
-    let found = client
-        .find_aes_by_device_type(&query)
-        .await
-        .map_err(failed)?;
-    let text: String = found
-        .value
+    let (found, what) = match (&args.device_type, &args.sop_class) {
+        (Some(device_type), _) => {
+            let mut query = DeviceTypeQuery::new(device_type);
+            query.application_cluster = args.cluster.clone();
+            query.installed_only = !args.all;
+            (
+                client.find_aes(&query).await.map_err(failed)?,
+                format!("device type {device_type}"),
+            )
+        }
+        (None, Some(uid)) => {
+            let query = SopClassQuery {
+                sop_class: uid.clone(),
+                role: args.role.clone(),
+                installed_only: !args.all,
+            };
+            (
+                client.find_aes_by_sop_class(&query).await.map_err(failed)?,
+                format!(
+                    "SOP class {uid}{}",
+                    args.role
+                        .as_deref()
+                        .map(|r| format!(" as {}", r.to_ascii_uppercase()))
+                        .unwrap_or_default()
+                ),
+            )
+        }
+        (None, None) => return Err((exit::USAGE, "give --type or --sop-class".into())),
+    };
+    let result = &found.value;
+    let mut text: String = result
+        .aes
         .iter()
         .map(|ae| resolved_text(ae) + "\n")
         .collect();
+    if result.aes.is_empty() {
+        text.push_str(&format!("no AE found for {what}"));
+        if args.device_type.is_some() {
+            if result.device_types_on_site.is_empty() {
+                text.push_str("; no device on this site has a primary device type");
+            } else {
+                text.push_str(&format!(
+                    "; device types on this site: {}",
+                    result.device_types_on_site.join(", ")
+                ));
+            }
+        }
+        if !args.all {
+            text.push_str(" (installed only; --all includes the others)");
+        }
+        text.push('\n');
+    }
+    for skipped in &result.skipped {
+        text.push_str(&format!("warning: {skipped}\n"));
+    }
     emit(
         json_out,
         &json!({
             "device_type": args.device_type,
-            "aes": found.value.iter().map(resolved_json).collect::<Vec<_>>(),
+            "sop_class": args.sop_class,
+            "role": args.role,
+            "aes": result.aes.iter().map(resolved_json).collect::<Vec<_>>(),
+            "skipped": result.skipped,
+            "device_types_on_site": result.device_types_on_site,
             "round_trips": found.stats.round_trips,
         }),
-        if text.is_empty() {
-            "no AE found\n"
-        } else {
-            &text
-        },
+        &text,
     );
-    Ok(if found.value.is_empty() {
+    Ok(if result.aes.is_empty() {
         exit::NOT_FOUND
     } else {
         exit::OK
@@ -390,6 +491,7 @@ async fn resolve(config: StartupConfig, args: ResolveArgs, json_out: bool) -> Re
 
 async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result<u8> {
     let mut targets = Vec::new();
+    let mut not_called: Vec<String> = Vec::new();
     if let Some(address) = &args.address {
         let (host, port) = address
             .rsplit_once(':')
@@ -426,31 +528,46 @@ async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result
             }
         }
         if let Some(t) = &args.device_type {
-            let query = DeviceTypeQuery::new(t);
-            resolved.extend(
-                client
-                    .find_aes_by_device_type(&query)
-                    .await
-                    .map_err(failed)?
-                    .value,
-            );
+            let mut query = DeviceTypeQuery::new(t);
+            query.installed_only = !args.include_offline;
+            resolved.extend(client.find_aes(&query).await.map_err(failed)?.value.aes);
         }
         for ae in resolved {
-            match ae.address() {
-                Some((host, port, _tls)) => targets.push(annexr_probe::Target::new(
+            // Offline AEs and non-acceptors are not called (R.5.2) unless
+            // the user insists.
+            let address = if args.include_offline {
+                ae.any_address()
+            } else {
+                ae.address()
+            };
+            match (address, ae.not_callable()) {
+                (Some((host, port, _tls)), _) => targets.push(annexr_probe::Target::new(
                     host,
                     port,
                     ae.ae_title.clone(),
                     args.calling.clone(),
                 )),
-                None => eprintln!(
-                    "annexr: {} has no installed connection with a port",
+                (None, Some(why)) => not_called.push(format!("{why}; not called")),
+                (None, None) => not_called.push(format!(
+                    "{} has no connection with a port; not called",
                     ae.ae_title
-                ),
+                )),
             }
         }
     }
+    for line in &not_called {
+        if !json_out {
+            eprintln!("annexr: {line}");
+        }
+    }
     if targets.is_empty() {
+        if !not_called.is_empty() {
+            let mut message = not_called.join("; ");
+            if !args.include_offline {
+                message.push_str(" (--include-offline calls it anyway)");
+            }
+            return Err((exit::FAILED, message));
+        }
         return Err((
             exit::USAGE,
             "name AE titles, --type or --address to probe".into(),
@@ -475,16 +592,21 @@ async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result
         "{} of {} peer(s) all good\n",
         sweep.summary.all_good, sweep.summary.peers
     ));
-    emit(
-        json_out,
-        &serde_json::to_value(&sweep).unwrap_or(Value::Null),
-        &text,
-    );
-    Ok(if sweep.summary.all_good == sweep.summary.peers {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
+    for line in &not_called {
+        text.push_str(&format!("{line}\n"));
+    }
+    let mut value = serde_json::to_value(&sweep).unwrap_or(Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("not_called".into(), json!(not_called));
+    }
+    emit(json_out, &value, &text);
+    Ok(
+        if sweep.summary.all_good == sweep.summary.peers && not_called.is_empty() {
+            exit::OK
+        } else {
+            exit::FAILED
+        },
+    )
 }
 
 async fn register_titles(config: StartupConfig, args: TitlesArgs, json_out: bool) -> Result<u8> {
@@ -537,10 +659,25 @@ async fn check_titles(config: StartupConfig, args: TitlesArgs, json_out: bool) -
     let client = client(&config).await?;
     let titles: Vec<&str> = titles.iter().map(String::as_str).collect();
     let checked = client.check_titles(&titles).await.map_err(failed)?;
+    // Titles AEs use without a registry entry: in use all the same, and
+    // worth fixing (`annexr registry sync`).
+    let unregistered = client.unregistered_titles().await.map_err(failed)?.value;
+    let without_entry = |t: &str| {
+        unregistered
+            .iter()
+            .find(|(u, _)| u == t)
+            .map(|(_, device)| device.clone())
+    };
     let text: String = checked
         .value
         .iter()
-        .map(|(t, free)| format!("{t:<16} {}\n", if *free { "free" } else { "in use" }))
+        .map(|(t, free)| match (free, without_entry(t)) {
+            (true, _) => format!("{t:<16} free\n"),
+            (false, Some(device)) => format!(
+                "{t:<16} in use by an AE of {device} without a registry entry (annexr registry sync)\n"
+            ),
+            (false, None) => format!("{t:<16} in use\n"),
+        })
         .collect();
     emit(
         json_out,
@@ -548,12 +685,54 @@ async fn check_titles(config: StartupConfig, args: TitlesArgs, json_out: bool) -
             checked
                 .value
                 .iter()
-                .map(|(t, free)| json!({"ae_title": t, "free": free}))
+                .map(|(t, free)| json!({
+                    "ae_title": t,
+                    "free": free,
+                    "unregistered_user": without_entry(t),
+                }))
                 .collect::<Vec<_>>()
         ),
         &text,
     );
     Ok(exit::OK)
+}
+
+async fn registry(config: StartupConfig, args: RegistryArgs, json_out: bool) -> Result<u8> {
+    let RegistryAction::Sync { apply } = args.action;
+    let client = client(&config).await?;
+    let synced = client.sync_registry(apply).await.map_err(failed)?.value;
+    let mut code = exit::OK;
+    let rows: Vec<(String, String, String)> = synced
+        .into_iter()
+        .map(|(title, device, outcome)| {
+            let said = match outcome {
+                None => "missing (dry run; --apply adds it)".to_string(),
+                Some(Registration::Registered) => "added".to_string(),
+                Some(Registration::Taken) => "added meanwhile by someone else".to_string(),
+                Some(Registration::Refused { rc, text }) => {
+                    code = exit::FAILED;
+                    format!("refused (rc {rc}: {text})")
+                }
+            };
+            (title, device, said)
+        })
+        .collect();
+    let mut text: String = rows
+        .iter()
+        .map(|(t, d, s)| format!("{t:<16} {s} (AE of {d})\n"))
+        .collect();
+    if rows.is_empty() {
+        text.push_str("every AE title in use has its registry entry\n");
+    }
+    emit(
+        json_out,
+        &json!({
+            "apply": apply,
+            "titles": rows.iter().map(|(t, d, s)| json!({"ae_title": t, "device": d, "result": s})).collect::<Vec<_>>(),
+        }),
+        &text,
+    );
+    Ok(code)
 }
 
 async fn export_ldif(config: StartupConfig, args: ExportArgs, json_out: bool) -> Result<u8> {

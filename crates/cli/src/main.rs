@@ -123,7 +123,7 @@ pub(crate) enum Command {
     Install(commands::InstallArgs),
     /// Shutdown actions of R.5: mark the device offline when asked.
     Shutdown(commands::ShutdownArgs),
-    /// Find the AEs of devices of a primary device type (R.3.1), e.g. ARCHIVE, PRINT, CT.
+    /// Find AEs by primary device type (R.3.1), e.g. ARCHIVE, PRINT, CT, or by SOP class (R.1).
     Find(commands::FindArgs),
     /// Resolve an AE title to its device, host, port and TLS (R.3).
     Resolve(commands::ResolveArgs),
@@ -147,6 +147,8 @@ pub(crate) enum Command {
     Dhcp(commands::DhcpArgs),
     /// Print the DICOM configuration schema (PS3.15 Annex H) in a directory's format.
     Schema(schema::SchemaArgs),
+    /// The unique AE titles registry: `sync` adds entries for titles AEs use without one.
+    Registry(commands::RegistryArgs),
 }
 
 impl Global {

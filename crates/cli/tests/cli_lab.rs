@@ -248,3 +248,175 @@ fn shutdown_offline_marks_the_device_not_installed() {
         .unwrap();
     assert!(entry.contains("dicomInstalled: FALSE"), "{entry}");
 }
+
+/// A device entry (with AE and Verification SCP) added by the admin without
+/// a registry entry, as pre-configured trees often are.
+fn add_unregistered_device(site: &SampleSite, name: &str, title: &str, port: u16, installed: bool) {
+    let devices = site.slapd.devices_dn();
+    let device_dn = format!("dicomDeviceName={name},{devices}");
+    let flag = if installed { "TRUE" } else { "FALSE" };
+    site.slapd
+        .ldapadd(&format!(
+            "dn: {device_dn}\nobjectClass: dicomDevice\ndicomDeviceName: {name}\n\
+             dicomPrimaryDeviceType: CT\ndicomInstalled: {flag}\n\n\
+             dn: cn=dicom,{device_dn}\nobjectClass: dicomNetworkConnection\ncn: dicom\n\
+             dicomHostname: 127.0.0.1\ndicomPort: {port}\n\n\
+             dn: dicomAETitle={title},{device_dn}\nobjectClass: dicomNetworkAE\ndicomAETitle: {title}\n\
+             dicomNetworkConnectionReference: cn=dicom,{device_dn}\n\
+             dicomAssociationInitiator: TRUE\ndicomAssociationAcceptor: TRUE\n\n\
+             dn: cn=Verification SCP,dicomAETitle={title},{device_dn}\nobjectClass: dicomTransferCapability\n\
+             cn: Verification SCP\ndicomSOPClass: 1.2.840.10008.1.1\ndicomTransferRole: SCP\n\
+             dicomTransferSyntax: 1.2.840.10008.1.2\n"
+        ))
+        .unwrap();
+}
+
+/// Issue 14 point 5 with the tool: an AE marked not installed is not called
+/// (unless --include-offline), device types in any case with a hint, and
+/// search by SOP class.
+#[test]
+fn probe_skips_offline_aes_and_find_by_type_any_case_or_sop_class() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    add_unregistered_device(
+        &site,
+        "CT-SPARE",
+        "CT_SPARE",
+        site.archive.addr().port(),
+        false,
+    );
+
+    let out = annexr(&site, &["probe", "CT_SPARE"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("CT_SPARE is not installed (dicomInstalled FALSE); not called"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--include-offline"), "{stderr}");
+    let forced = annexr(
+        &site,
+        &[
+            "--json",
+            "probe",
+            "CT_SPARE",
+            "--include-offline",
+            "--calling",
+            "CT1",
+        ],
+    );
+    let forced = json(&forced);
+    assert_eq!(forced["summary"]["peers"], 1, "{forced}");
+    assert_eq!(forced["not_called"].as_array().unwrap().len(), 0);
+
+    let resolved = annexr(&site, &["resolve", "CT_SPARE"]);
+    assert!(
+        stdout(&resolved).contains("not callable: CT_SPARE is not installed"),
+        "{}",
+        stdout(&resolved)
+    );
+
+    let found = json(&annexr(&site, &["--json", "find", "--type", "archive"]));
+    assert_eq!(found["aes"][0]["ae_title"], "ARCHIVE", "{found}");
+    let none = annexr(&site, &["find", "--type", "scanner"]);
+    assert_eq!(none.status.code(), Some(4));
+    let hint = stdout(&none);
+    assert!(
+        hint.contains("device types on this site:") && hint.contains("ARCHIVE"),
+        "{hint}"
+    );
+
+    let by_sop = json(&annexr(
+        &site,
+        &[
+            "--json",
+            "find",
+            "--sop-class",
+            "1.2.840.10008.1.1",
+            "--role",
+            "SCP",
+        ],
+    ));
+    let titles: Vec<&str> = by_sop["aes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ae_title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&"ARCHIVE") && titles.contains(&"PRINTER"),
+        "{titles:?}"
+    );
+    // Installed only by default: the spare is left out; --all includes it.
+    assert!(!titles.contains(&"CT_SPARE"), "{titles:?}");
+    let all = json(&annexr(
+        &site,
+        &[
+            "--json",
+            "find",
+            "--sop-class",
+            "1.2.840.10008.1.1",
+            "--all",
+        ],
+    ));
+    assert!(
+        all["aes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["ae_title"] == "CT_SPARE"),
+        "{all}"
+    );
+    let none = annexr(
+        &site,
+        &["find", "--sop-class", "1.2.840.10008.1.1", "--role", "SCU"],
+    );
+    assert_eq!(none.status.code(), Some(4), "{}", stdout(&none));
+}
+
+/// Issue 14 point 2 with the tool: a title an AE uses without a registry
+/// entry is in use for check-titles and register-title; `registry sync`
+/// lists it (dry run), then adds it with --apply.
+#[test]
+fn titles_in_use_without_registry_entry_and_registry_sync() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    add_unregistered_device(&site, "PRE-1", "PRECONF", 104, true);
+
+    let checked = annexr(&site, &["check-titles", "PRECONF", "FREE9"]);
+    let text = stdout(&checked);
+    assert!(
+        text.contains("PRECONF") && text.contains("without a registry entry"),
+        "{text}"
+    );
+    assert!(text.contains("FREE9            free"), "{text}");
+    let registered = annexr(&site, &["register-title", "PRECONF"]);
+    assert_eq!(registered.status.code(), Some(1));
+    assert!(stdout(&registered).contains("taken"));
+
+    let dry = annexr(&site, &["registry", "sync"]);
+    assert_eq!(dry.status.code(), Some(0));
+    assert!(
+        stdout(&dry).contains("PRECONF") && stdout(&dry).contains("dry run"),
+        "{}",
+        stdout(&dry)
+    );
+    let still = site
+        .slapd
+        .ldapsearch(&site.slapd.registry_dn(), "(dicomAETitle=PRECONF)")
+        .unwrap();
+    assert!(still.trim().is_empty(), "a dry run wrote: {still}");
+    let applied = annexr(&site, &["--json", "registry", "sync", "--apply"]);
+    let applied = json(&applied);
+    assert_eq!(applied["titles"][0]["ae_title"], "PRECONF");
+    assert_eq!(applied["titles"][0]["result"], "added");
+    let now = site
+        .slapd
+        .ldapsearch(&site.slapd.registry_dn(), "(dicomAETitle=PRECONF)")
+        .unwrap();
+    assert!(now.contains("dicomAETitle: PRECONF"), "{now}");
+    let again = annexr(&site, &["registry", "sync"]);
+    assert!(stdout(&again).contains("every AE title in use has its registry entry"));
+}

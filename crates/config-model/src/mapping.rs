@@ -171,7 +171,7 @@ impl TransferCapability {
     pub fn from_entry(e: &LdapEntry) -> Result<Self> {
         let r = Reader::new(e, oc::TRANSFER_CAPABILITY)?;
         let role = r.req_str(attr::TRANSFER_ROLE)?;
-        let name = r.rdn_cn()?;
+        let name = r.name()?;
         Ok(TransferCapability {
             extensions: r.extensions(Some(&name))?,
             name,
@@ -221,7 +221,7 @@ impl NetworkConnection {
                 )
             })?),
         };
-        let name = r.rdn_cn()?;
+        let name = r.name()?;
         Ok(NetworkConnection {
             extensions: r.extensions(Some(&name))?,
             name,
@@ -304,10 +304,10 @@ impl NetworkAe {
             let dn = Dn::parse(&s).map_err(|err| {
                 Error::mapping(&e.dn, attr::NETWORK_CONNECTION_REFERENCE, err.to_string())
             })?;
+            // H.1.1.3: cn "can be used as the RDN"; another RDN is read too
+            // (the device's reader maps it to the connection's name).
             match (dn.parent(), dn.rdn()) {
-                (Some(p), Some(rdn))
-                    if p.matches(device_dn) && rdn.attr().eq_ignore_ascii_case(attr::CN) =>
-                {
+                (Some(p), Some(rdn)) if p.matches(device_dn) => {
                     connections.push(rdn.value().to_string())
                 }
                 _ => {
@@ -502,6 +502,8 @@ impl Device {
         let mut device = Self::from_device_entry(dev)?;
         let mut tcs = Vec::new();
         let mut aes: Vec<(Dn, NetworkAe)> = Vec::new();
+        // Connections by DN, whatever their RDN, for the AEs' references.
+        let mut connection_names: Vec<(Dn, String)> = Vec::new();
         for &e in entries {
             if std::ptr::eq(e, dev) {
                 continue;
@@ -514,7 +516,9 @@ impl Device {
                 ));
             };
             if rel.len() == 1 && e.has_object_class(oc::NETWORK_CONNECTION) {
-                device.connections.push(NetworkConnection::from_entry(e)?);
+                let connection = NetworkConnection::from_entry(e)?;
+                connection_names.push((e.dn.clone(), connection.name.clone()));
+                device.connections.push(connection);
             } else if rel.len() == 1 && e.has_object_class(oc::NETWORK_AE) {
                 aes.push((e.dn.clone(), NetworkAe::from_entry(e, &dev.dn)?));
             } else if rel.len() == 2 && e.has_object_class(oc::TRANSFER_CAPABILITY) {
@@ -541,6 +545,21 @@ impl Device {
                 }
             }
         }
+        for (ae_dn, ae) in &mut aes {
+            let Some(entry) = entries.iter().find(|e| e.dn.matches(ae_dn)) else {
+                continue;
+            };
+            let references = entry.values(attr::NETWORK_CONNECTION_REFERENCE);
+            for (name, raw) in ae.connections.iter_mut().zip(references) {
+                let found = std::str::from_utf8(raw)
+                    .ok()
+                    .and_then(|s| Dn::parse(s).ok())
+                    .and_then(|dn| connection_names.iter().find(|(c, _)| c.matches(&dn)));
+                if let Some((_, connection)) = found {
+                    name.clone_from(connection);
+                }
+            }
+        }
         device.network_aes = aes.into_iter().map(|(_, ae)| ae).collect();
         Ok(device)
     }
@@ -555,7 +574,9 @@ impl Device {
                 .collect()
         };
         let name = r.req_str(attr::DEVICE_NAME)?;
-        if !name.eq_ignore_ascii_case(r.rdn_value(attr::DEVICE_NAME)?) {
+        if r.rdn_is(attr::DEVICE_NAME)
+            && !name.eq_ignore_ascii_case(r.rdn_value(attr::DEVICE_NAME)?)
+        {
             return Err(r.err(
                 "dn",
                 format!("RDN and {} {name:?} differ", attr::DEVICE_NAME),
@@ -801,7 +822,8 @@ impl<'a> Reader<'a> {
     fn ae_title(&self) -> Result<AeTitle> {
         let s = self.req_str(attr::AE_TITLE)?;
         let aet = AeTitle::new(&s).map_err(|err| self.err(attr::AE_TITLE, err.to_string()))?;
-        if aet != self.rdn_value(attr::AE_TITLE)? {
+        // Read by object class: an AE named by another RDN (e.g. `cn=`) loads.
+        if self.rdn_is(attr::AE_TITLE) && aet != self.rdn_value(attr::AE_TITLE)? {
             return Err(self.err("dn", format!("RDN and {} {aet} differ", attr::AE_TITLE)));
         }
         Ok(aet)
@@ -814,6 +836,28 @@ impl<'a> Reader<'a> {
         match self.e.dn.rdn().map(|r| r.0.as_slice()) {
             Some([ava]) if ava.attr.eq_ignore_ascii_case(attr) => Ok(ava.value.as_str()),
             _ => Err(self.err("dn", format!("the RDN must be {attr}=<name>"))),
+        }
+    }
+
+    /// Whether the RDN is the single AVA `attr=…`.
+    fn rdn_is(&self, attr: &str) -> bool {
+        matches!(self.e.dn.rdn().map(|r| r.0.as_slice()), Some([ava]) if ava.attr.eq_ignore_ascii_case(attr))
+    }
+
+    /// The object's name within its parent (H.1.1.3/H.1.1.4: cn "can be used
+    /// as the RDN"): the `cn` RDN value; with another RDN, the entry's `cn`,
+    /// else the RDN's first value. Entries are read by object class, not by
+    /// RDN shape.
+    fn name(&self) -> Result<String> {
+        if self.rdn_is(attr::CN) {
+            return self.rdn_cn();
+        }
+        if let Some(cn) = self.strs(attr::CN)?.into_iter().next() {
+            return Ok(cn);
+        }
+        match self.e.dn.rdn().and_then(|r| r.0.first()) {
+            Some(ava) => Ok(ava.value.clone()),
+            None => Err(self.err("dn", "the entry has no RDN")),
         }
     }
 
@@ -940,7 +984,8 @@ mod tests {
         assert!(d.installed);
         assert_eq!(d.connections[0].name, "Dicom");
         assert_eq!(d.connections[0].port, None);
-        assert_eq!(d.network_aes[0].connections, ["dicom"]);
+        // References resolve to the connection's own name.
+        assert_eq!(d.network_aes[0].connections, ["Dicom"]);
         assert!(d.extensions.object_classes.is_empty(), "top is implied");
         assert_eq!(d.extensions.attributes.len(), 1);
         assert!(d.connections[0].extensions.is_empty());
@@ -1006,10 +1051,62 @@ mod tests {
             .with("dicomAssociationInitiator", "TRUE")
             .with("dicomAssociationAcceptor", "TRUE");
         assert!(NetworkAe::from_entry(&moved, &dn).is_err());
+        // Read by object class (H.1.1.3: cn "can be used as the RDN"): a
+        // multi-valued RDN loads, named by its first value.
         let multi = LdapEntry::new(Dn::parse("cn=a+sn=b").unwrap())
             .with("objectClass", "dicomNetworkConnection")
             .with("dicomHostname", "h");
-        assert!(NetworkConnection::from_entry(&multi).is_err());
+        assert_eq!(NetworkConnection::from_entry(&multi).unwrap().name, "a");
+    }
+
+    #[test]
+    fn entries_with_other_rdns_load_by_object_class() {
+        let dn = layout().device_dn("us");
+        let device = LdapEntry::new(dn.clone())
+            .with("objectClass", "dicomDevice")
+            .with("dicomDeviceName", "us")
+            .with("dicomInstalled", "TRUE");
+        // A connection named by dicomHostname, with its cn as an attribute.
+        let conn_dn = dn.child("dicomHostname", "us.example.org");
+        let conn = LdapEntry::new(conn_dn.clone())
+            .with("objectClass", "dicomNetworkConnection")
+            .with("cn", "dicom")
+            .with("dicomHostname", "us.example.org")
+            .with("dicomPort", "104");
+        // One without cn at all: named by its RDN value.
+        let bare_dn = dn.child("dicomPort", "2762");
+        let bare = LdapEntry::new(bare_dn.clone())
+            .with("objectClass", "dicomNetworkConnection")
+            .with("dicomHostname", "us.example.org")
+            .with("dicomPort", "2762");
+        // An AE named by cn, and a TC named by another attribute.
+        let ae_dn = dn.child("cn", "US AE");
+        let ae = LdapEntry::new(ae_dn.clone())
+            .with("objectClass", "dicomNetworkAE")
+            .with("dicomAETitle", "US1")
+            .with("dicomNetworkConnectionReference", conn_dn.to_string())
+            .with("dicomNetworkConnectionReference", bare_dn.to_string())
+            .with("dicomAssociationInitiator", "TRUE")
+            .with("dicomAssociationAcceptor", "TRUE");
+        let tc = LdapEntry::new(ae_dn.child("dicomSOPClass", "1.2.840.10008.1.1"))
+            .with("objectClass", "dicomTransferCapability")
+            .with("dicomSOPClass", "1.2.840.10008.1.1")
+            .with("dicomTransferRole", "SCP")
+            .with("dicomTransferSyntax", "1.2.840.10008.1.2");
+        let d = Device::from_entries(&[tc, ae, bare, conn, device]).unwrap();
+        let mut names: Vec<&str> = d.connections.iter().map(|c| c.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["2762", "dicom"]);
+        assert_eq!(d.network_aes[0].ae_title, "US1");
+        let mut refs = d.network_aes[0].connections.clone();
+        refs.sort();
+        assert_eq!(refs, ["2762", "dicom"]);
+        assert_eq!(d.network_aes[0].connections_in(&d).count(), 2);
+        assert_eq!(d.network_aes[0].transfer_capabilities.len(), 1);
+        assert_eq!(
+            d.network_aes[0].transfer_capabilities[0].name,
+            "1.2.840.10008.1.1"
+        );
     }
 
     #[test]

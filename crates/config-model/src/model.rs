@@ -225,9 +225,11 @@ impl NetworkConnection {
         !self.tls_cipher_suites.is_empty()
     }
 
-    /// `dicomInstalled` of the connection, else of `device`.
+    /// The one installed rule (PS3.15 H.1.1, R.5.2): a device marked not
+    /// installed takes its connections offline whatever they say; a
+    /// connection without `dicomInstalled` inherits the device's value.
     pub fn effective_installed(&self, device: &Device) -> bool {
-        self.installed.unwrap_or(device.installed)
+        device.installed && self.installed.unwrap_or(true)
     }
 }
 
@@ -326,9 +328,11 @@ impl NetworkAe {
         self
     }
 
-    /// `dicomInstalled` of the AE, else of `device`.
+    /// The one installed rule (PS3.15 H.1.1, R.5.2): a device marked not
+    /// installed takes its AEs offline whatever they say; an AE without
+    /// `dicomInstalled` inherits the device's value.
     pub fn effective_installed(&self, device: &Device) -> bool {
-        self.installed.unwrap_or(device.installed)
+        device.installed && self.installed.unwrap_or(true)
     }
 
     /// The device's connections this AE references (unknown names skipped).

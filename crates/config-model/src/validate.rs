@@ -354,7 +354,8 @@ mod tests {
         );
         assert_eq!(p.len(), 6, "{p:?}");
         assert!(!d.network_aes[0].effective_installed(&d));
-        assert!(d.connections[1].effective_installed(&d));
+        // One rule everywhere (R.5.2): the device's FALSE wins over a TRUE.
+        assert!(!d.connections[1].effective_installed(&d));
         assert!(!d.connections[0].effective_installed(&d));
         assert_eq!(
             d.network_aes[0].connections_in(&d).count(),

@@ -309,12 +309,14 @@ impl Session {
         calling_ae: Option<&str>,
     ) -> Result<String> {
         let (ae, _) = self.resolve(function, called_ae)?;
+        // Never an offline AE or a non-acceptor (R.5.2): say why instead.
         let Some((host, port, tls)) = ae.address() else {
+            let why = ae.not_callable().unwrap_or_else(|| {
+                format!("{called_ae} has no installed connection that accepts associations")
+            });
             return Err(FfiError::NotFound {
                 function,
-                what: format!(
-                    "AE {called_ae} has no installed connection that accepts associations"
-                ),
+                what: format!("AE {why}; not called"),
             });
         };
         if tls {
@@ -397,8 +399,11 @@ struct AeJson<'a> {
     device_name: &'a str,
     device_types: &'a [String],
     installed: bool,
-    /// The first installed accepting connection, or null.
+    /// The first installed connection of an installed acceptor, or null:
+    /// an offline AE or a non-acceptor is never given a callable address.
     host: Option<&'a str>,
+    /// Why `host` is null (not installed, not an acceptor, no port).
+    not_callable: Option<String>,
     port: Option<u16>,
     tls: Option<bool>,
     acceptor: bool,
@@ -425,6 +430,7 @@ impl<'a> AeJson<'a> {
             device_types: &ae.device_types,
             installed: ae.installed,
             host: address.map(|a| a.0),
+            not_callable: ae.not_callable(),
             port: address.map(|a| a.1),
             tls: address.map(|a| a.2),
             acceptor: ae.acceptor,

@@ -40,6 +40,9 @@ enum Replication {
     /// A read-only replica of the provider at this URL; writes are answered
     /// with a referral (10) to it.
     ConsumerOf(String),
+    /// Like `ConsumerOf`, polling the provider only every so many seconds
+    /// (refreshOnly): a replica that lags behind (R.1.3).
+    LaggingConsumerOf(String, u32),
 }
 
 impl Default for SlapdBuilder {
@@ -106,7 +109,10 @@ impl SlapdBuilder {
         };
         let conf = write_config(dir.path(), &self, ca.as_ref())?;
         // A consumer starts empty and receives everything from its provider.
-        if !matches!(self.role, Replication::ConsumerOf(_)) {
+        if !matches!(
+            self.role,
+            Replication::ConsumerOf(_) | Replication::LaggingConsumerOf(..)
+        ) {
             let mut all = base_dit(&self.suffix);
             for seed in &self.seed {
                 all.push('\n');
@@ -242,6 +248,11 @@ access to *
         Replication::ConsumerOf(provider) => conf.push_str(&format!(
             "syncrepl rid=001 provider={provider} type=refreshAndPersist retry=\"1 +\"\n  \
              searchbase=\"{suffix}\" bindmethod=simple binddn=\"cn=admin,{suffix}\"\n  \
+             credentials={ADMIN_PASSWORD}\nupdateref {provider}\n"
+        )),
+        Replication::LaggingConsumerOf(provider, secs) => conf.push_str(&format!(
+            "syncrepl rid=001 provider={provider} type=refreshOnly interval=00:00:00:{secs:02}\n  \
+             retry=\"1 +\" searchbase=\"{suffix}\" bindmethod=simple binddn=\"cn=admin,{suffix}\"\n  \
              credentials={ADMIN_PASSWORD}\nupdateref {provider}\n"
         )),
     }
@@ -505,6 +516,21 @@ impl SlapdPair {
         let provider = provider.start()?;
         let mut consumer = Slapd::builder();
         consumer.role = Replication::ConsumerOf(provider.url());
+        let consumer = consumer.start()?;
+        let pair = SlapdPair { provider, consumer };
+        pair.wait_replicated(&pair.provider.registry_dn())?;
+        Ok(pair)
+    }
+
+    /// Like [`SlapdPair::start`], with a consumer that fetches the
+    /// provider's changes only every `refresh_secs` seconds (1 to 59): a
+    /// lagging replica.
+    pub fn start_lagging(seed_ldif: &str, refresh_secs: u32) -> Result<SlapdPair, LabError> {
+        let mut provider = Slapd::builder().seed_ldif(seed_ldif);
+        provider.role = Replication::Provider;
+        let provider = provider.start()?;
+        let mut consumer = Slapd::builder();
+        consumer.role = Replication::LaggingConsumerOf(provider.url(), refresh_secs.clamp(1, 59));
         let consumer = consumer.start()?;
         let pair = SlapdPair { provider, consumer };
         pair.wait_replicated(&pair.provider.registry_dn())?;

@@ -27,6 +27,15 @@ pub enum AllocationPolicy {
         /// Append a Luhn (mod 10) check digit over the counter.
         check_digit: bool,
     },
+    /// Titles derived from a preferred one: `CT1` gives `CT1_2`, `CT1_3`, …
+    /// up to `CT1_<last>`, the base shortened so the title stays within 16
+    /// characters. A peer's administrator can still tell which device it is.
+    Derived {
+        /// The preferred title the candidates derive from.
+        base: AeTitle,
+        /// The last suffix number to try (from 2).
+        last: u64,
+    },
     /// `prefix` + `digits` random decimal digits: the "AExxxxxxxxxxxxxx" form
     /// R.1.2.2 suggests, which collides so rarely that one or two probes find
     /// a free title.
@@ -50,6 +59,14 @@ impl AllocationPolicy {
         }
     }
 
+    /// Derived titles `base_2` … `base_99`.
+    pub fn derived(base: &AeTitle) -> Self {
+        AllocationPolicy::Derived {
+            base: base.clone(),
+            last: 99,
+        }
+    }
+
     /// Preferred titles (each must be a valid AE title).
     pub fn preferred<S: AsRef<str>>(titles: &[S]) -> Result<Self> {
         let mut list = Vec::new();
@@ -62,6 +79,14 @@ impl AllocationPolicy {
     fn validate(&self) -> Result<()> {
         match self {
             AllocationPolicy::Preferred(_) => {}
+            AllocationPolicy::Derived { last, .. } => {
+                if *last < 2 || *last > 99_999 {
+                    return Err(Error::TitleRule {
+                        rule: format!("derived titles up to _{last}"),
+                        reason: "the last suffix must be 2 to 99999".into(),
+                    });
+                }
+            }
             AllocationPolicy::Structured {
                 prefix,
                 digits,
@@ -90,6 +115,15 @@ impl AllocationPolicy {
         }
         Ok(())
     }
+}
+
+/// `base` + `_` + `n`, the base cut (and its trailing spaces dropped) so
+/// the whole stays within the 16 characters of an AE title.
+pub fn derive_title(base: &str, n: u64) -> String {
+    let suffix = format!("_{n}");
+    let room = 16usize.saturating_sub(suffix.len());
+    let cut: String = base.trim_end().chars().take(room).collect();
+    format!("{}{suffix}", cut.trim_end())
 }
 
 /// Luhn check digit over a string of decimal digits.
@@ -158,6 +192,10 @@ impl Allocator {
             self.step += 1;
             let candidate = match policy {
                 AllocationPolicy::Preferred(list) => list.get(step as usize).map(|t| t.to_string()),
+                AllocationPolicy::Derived { base, last } => {
+                    let n = step + 2;
+                    (n <= *last).then(|| derive_title(base.as_str(), n))
+                }
                 AllocationPolicy::Structured {
                     prefix,
                     start,
@@ -230,6 +268,28 @@ mod tests {
         a.taken(&AeTitle::new("CT0026").unwrap());
         assert_eq!(a.next_candidate(&mut rng).unwrap(), "CT0034");
         assert_eq!(a.proposed(), 3);
+    }
+
+    #[test]
+    fn derived_titles_keep_the_name_within_16_characters() {
+        let mut rng = rand::rng();
+        let mut a = Allocator::new(vec![AllocationPolicy::Derived {
+            base: AeTitle::new("CT1").unwrap(),
+            last: 3,
+        }])
+        .unwrap();
+        a.taken(&AeTitle::new("CT1_2").unwrap());
+        assert_eq!(a.next_candidate(&mut rng).unwrap(), "CT1_3");
+        assert_eq!(a.next_candidate(&mut rng), None);
+        assert_eq!(derive_title("ABCDEFGHIJKLMNOP", 12), "ABCDEFGHIJKLM_12");
+        assert_eq!(derive_title("ABCDEFGHIJKLM OP", 2), "ABCDEFGHIJKLM_2");
+        assert!(
+            Allocator::new(vec![AllocationPolicy::Derived {
+                base: AeTitle::new("X").unwrap(),
+                last: 1,
+            }])
+            .is_err()
+        );
     }
 
     #[test]

@@ -80,16 +80,52 @@ pub struct ResolvedAe {
 }
 
 impl ResolvedAe {
-    /// The first installed connection that accepts associations:
-    /// `(hostname, port, tls)`.
+    /// The first installed connection with a port of an installed AE that
+    /// accepts associations: `(hostname, port, tls)`. `None` when the AE is
+    /// not callable; [`ResolvedAe::not_callable`] says why.
     pub fn address(&self) -> Option<(&str, u16, bool)> {
+        if !self.installed || !self.acceptor {
+            return None;
+        }
+        self.any_address()
+    }
+
+    /// Like [`ResolvedAe::address`] but also for an AE that is offline or
+    /// does not accept associations (an explicit "include offline" choice).
+    pub fn any_address(&self) -> Option<(&str, u16, bool)> {
+        let usable = |c: &&Endpoint| c.installed || !self.installed;
         self.connections
             .iter()
-            .filter(|c| c.installed)
+            .filter(usable)
             .find_map(|c| c.port.map(|p| (c.hostname.as_str(), p, c.tls)))
     }
 
-    /// The AEs of a device, resolved.
+    /// Why the AE must not be called, or `None` when it may be: not
+    /// installed (`dicomInstalled` FALSE on it or its device), not an
+    /// association acceptor, or no installed connection with a port.
+    pub fn not_callable(&self) -> Option<String> {
+        if !self.installed {
+            Some(format!(
+                "{} is not installed (dicomInstalled FALSE)",
+                self.ae_title
+            ))
+        } else if !self.acceptor {
+            Some(format!(
+                "{} does not accept associations (dicomAssociationAcceptor FALSE)",
+                self.ae_title
+            ))
+        } else if self.address().is_none() {
+            Some(format!(
+                "{} has no installed connection with a port",
+                self.ae_title
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// The AEs of a device, resolved, with the one installed rule of the
+    /// model (device FALSE wins; no attribute inherits the device's).
     pub fn from_device(d: &Device) -> Vec<ResolvedAe> {
         d.network_aes
             .iter()
@@ -97,7 +133,7 @@ impl ResolvedAe {
                 ae_title: ae.ae_title.clone(),
                 device_name: d.name.clone(),
                 device_types: d.primary_device_types.clone(),
-                installed: d.installed && ae.installed.unwrap_or(true),
+                installed: ae.effective_installed(d),
                 application_clusters: ae.application_clusters.clone(),
                 acceptor: ae.association_acceptor,
                 initiator: ae.association_initiator,
@@ -108,7 +144,7 @@ impl ResolvedAe {
                         hostname: c.hostname.clone(),
                         port: c.port,
                         tls: c.is_tls(),
-                        installed: d.installed && c.installed.unwrap_or(true),
+                        installed: c.effective_installed(d),
                     })
                     .collect(),
             })
@@ -116,10 +152,38 @@ impl ResolvedAe {
     }
 }
 
+/// The result of a search for AEs (R.3.1): what was found, and what the
+/// search could not use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct FoundAes {
+    /// The AEs found.
+    pub aes: Vec<ResolvedAe>,
+    /// Devices that could not be read (malformed entries), with the reason;
+    /// skipped instead of failing the whole search.
+    pub skipped: Vec<String>,
+    /// Every `dicomPrimaryDeviceType` value present on the site (for a hint
+    /// when nothing matched a device type).
+    pub device_types_on_site: Vec<String>,
+}
+
+/// R.1: "searches might be by SOP class or device type": AEs with a transfer
+/// capability for a SOP class, optionally in one role.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SopClassQuery {
+    /// `dicomSOPClass` UID.
+    pub sop_class: String,
+    /// `dicomTransferRole` (`SCP` or `SCU`), any when `None`.
+    pub role: Option<String>,
+    /// Only installed devices, AEs and connections.
+    pub installed_only: bool,
+}
+
 /// R.3.1: which AEs to find.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DeviceTypeQuery {
-    /// `dicomPrimaryDeviceType` value (case-exact), e.g. `ARCHIVE`.
+    /// `dicomPrimaryDeviceType` value, e.g. `ARCHIVE`; matched without
+    /// regard to case (users type `archive`).
     pub device_type: String,
     /// Only AEs in this application cluster.
     pub application_cluster: Option<String>,
@@ -164,6 +228,13 @@ pub struct Allocation {
 }
 
 type CacheMap = HashMap<String, (Instant, Option<ResolvedAe>)>;
+
+fn retain_installed(aes: &mut Vec<ResolvedAe>) {
+    aes.retain(|a| a.installed);
+    for a in aes {
+        a.connections.retain(|c| c.installed);
+    }
+}
 
 /// An async client for the DICOM configuration on LDAP. Cheap to clone;
 /// clones share one connection, which multiplexes concurrent operations.
@@ -336,46 +407,110 @@ impl LdapClient {
     }
 
     /// R.3: resolves an AE title to its device, connections and installed
-    /// state, in two round trips. `None` when no AE has that title.
+    /// state, in two round trips. `None` when no AE has that title. Several
+    /// AEs with the title are [`Error::DuplicateAeTitle`], never the first.
+    /// The answer may be offline or not accept associations: use
+    /// [`ResolvedAe::address`], which then gives no address.
     pub async fn resolve_ae(&self, ae_title: &str) -> Result<Counted<Option<ResolvedAe>>> {
         let mut stats = Stats::default();
         let title = AeTitle::new(ae_title)?;
         let roots = self.roots_with(&mut stats).await?;
-        let filter = format!(
-            "(&(objectClass={})({}={}))",
-            oc::NETWORK_AE,
-            attr::AE_TITLE,
-            esc(title.as_str())
-        );
+        let holders = self
+            .title_holders_in(&mut stats, &roots, std::slice::from_ref(&title))
+            .await?;
+        let mut device_dns: Vec<Dn> = holders.into_iter().map(|(_, d)| d).collect();
+        match device_dns.len() {
+            0 => return Ok(Counted { value: None, stats }),
+            1 => {}
+            _ => {
+                return Err(Error::DuplicateAeTitle {
+                    title: title.to_string(),
+                    devices: device_dns.iter().map(ToString::to_string).collect(),
+                });
+            }
+        }
+        let (found, skipped) = self
+            .device_summaries(&mut stats, vec![device_dns.remove(0)], None)
+            .await?;
+        if let Some(why) = skipped.into_iter().next() {
+            return Err(Error::Invalid(why));
+        }
+        let mut matching: Vec<ResolvedAe> =
+            found.into_iter().filter(|r| r.ae_title == title).collect();
+        if matching.len() > 1 {
+            return Err(Error::DuplicateAeTitle {
+                title: title.to_string(),
+                devices: matching.iter().map(|r| r.device_name.clone()).collect(),
+            });
+        }
+        Ok(Counted {
+            value: matching.pop(),
+            stats,
+        })
+    }
+
+    /// The AEs in the Devices tree holding any of `titles`: `(title, device DN)`
+    /// per AE entry (one search). Titles compare case-exact, as AE titles do.
+    pub(crate) async fn title_holders_in(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+        titles: &[AeTitle],
+    ) -> Result<Vec<(AeTitle, Dn)>> {
+        if titles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let any: String = titles
+            .iter()
+            .map(|t| format!("({}={})", attr::AE_TITLE, esc(t.as_str())))
+            .collect();
+        let filter = format!("(&(objectClass={})(|{any}))", oc::NETWORK_AE);
+        self.ae_titles_in_tree(stats, roots, &filter)
+            .await
+            .map(|all| {
+                all.into_iter()
+                    .filter(|(t, _)| titles.contains(t))
+                    .collect()
+            })
+    }
+
+    /// `(title, device DN)` of every AE entry matching `filter` in the Devices tree.
+    async fn ae_titles_in_tree(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+        filter: &str,
+    ) -> Result<Vec<(AeTitle, Dn)>> {
         let (aes, res, server) = self
             .inner
             .search(
-                &mut stats,
+                stats,
                 &roots.devices_dn().to_string(),
                 Scope::Subtree,
-                &filter,
-                &["1.1"],
+                filter,
+                &[attr::AE_TITLE],
             )
             .await?;
-        check(&server, "find AE", &res)?;
-        let Some(device_dn) = aes.first().and_then(|ae| ae.dn.parent()) else {
-            return Ok(Counted { value: None, stats });
-        };
-        let found = self
-            .device_summaries(&mut stats, vec![device_dn], None)
-            .await?;
-        let value = found.into_iter().find(|r| r.ae_title == title);
-        Ok(Counted { value, stats })
+        check(&server, "find AEs by title", &res)?;
+        Ok(aes
+            .iter()
+            .filter_map(|e| {
+                let title = AeTitle::new(e.first(attr::AE_TITLE)?).ok()?;
+                Some((title, e.dn.parent()?))
+            })
+            .collect())
     }
 
     /// Reads, pipelined in one round trip, the device entry, connections and
-    /// AEs of each device DN (transfer capabilities are not read).
+    /// AEs of each device DN (transfer capabilities are not read). A device
+    /// that does not read as a device is skipped, with the reason in the
+    /// second list (R.3.1: one malformed device must not fail the search).
     async fn device_summaries(
         &self,
         stats: &mut Stats,
         device_dns: Vec<Dn>,
         cluster: Option<&str>,
-    ) -> Result<Vec<ResolvedAe>> {
+    ) -> Result<(Vec<ResolvedAe>, Vec<String>)> {
         let ae_filter = match cluster {
             Some(c) => format!(
                 "(&(objectClass={})({}={}))",
@@ -417,38 +552,116 @@ impl LdapClient {
             .search_many(stats, "read devices", requests)
             .await?;
         let mut out = Vec::new();
-        for (entries, res) in results {
+        let mut skipped = Vec::new();
+        for ((entries, res), dn) in results.into_iter().zip(&device_dns) {
             if res.rc != 0 || entries.is_empty() {
                 // Deleted between the two steps: skip it.
                 continue;
             }
-            out.extend(ResolvedAe::from_device(&Device::from_entries(&entries)?));
+            match Device::from_entries(&entries) {
+                Ok(d) => out.extend(ResolvedAe::from_device(&d)),
+                Err(e) => {
+                    tracing::warn!("skipping malformed device {dn}: {e}");
+                    skipped.push(format!("device {dn} skipped: {e}"));
+                }
+            }
         }
-        Ok(out)
+        Ok((out, skipped))
     }
 
     /// R.3.1: the AEs of devices of a primary device type, optionally only
-    /// those of an application cluster and only installed ones. Two round
-    /// trips however many devices match: one search for the devices, then
-    /// their reads pipelined on the one connection.
+    /// those of an application cluster and only installed ones. See
+    /// [`LdapClient::find_aes`] for the skipped devices and the hint.
     pub async fn find_aes_by_device_type(
         &self,
         query: &DeviceTypeQuery,
     ) -> Result<Counted<Vec<ResolvedAe>>> {
+        let found = self.find_aes(query).await?;
+        Ok(Counted {
+            value: found.value.aes,
+            stats: found.stats,
+        })
+    }
+
+    /// R.3.1: the AEs of devices of a primary device type (matched without
+    /// regard to case), optionally of one application cluster and only
+    /// installed ones; malformed devices are skipped and named. Two round
+    /// trips however many devices match: one search for the devices, then
+    /// their reads pipelined on the one connection.
+    pub async fn find_aes(&self, query: &DeviceTypeQuery) -> Result<Counted<FoundAes>> {
         let mut stats = Stats::default();
         let roots = self.roots_with(&mut stats).await?;
-        let installed = if query.installed_only {
-            format!("({}=TRUE)", attr::INSTALLED)
+        // The attribute matches case-exact on the server; the defined terms
+        // are upper case but sites and users vary, so compare here.
+        let filter = format!("(objectClass={})", oc::DEVICE);
+        let (devices, res, server) = self
+            .inner
+            .search(
+                &mut stats,
+                &roots.devices_dn().to_string(),
+                Scope::Subtree,
+                &filter,
+                &[attr::PRIMARY_DEVICE_TYPE, attr::INSTALLED],
+            )
+            .await?;
+        check(&server, "find devices by type", &res)?;
+        let mut on_site: Vec<String> = devices
+            .iter()
+            .flat_map(|e| e.strings(attr::PRIMARY_DEVICE_TYPE).map(str::to_string))
+            .collect();
+        on_site.sort();
+        on_site.dedup();
+        let wanted = query.device_type.trim();
+        let dns: Vec<Dn> = devices
+            .into_iter()
+            .filter(|e| {
+                e.strings(attr::PRIMARY_DEVICE_TYPE)
+                    .any(|t| t.eq_ignore_ascii_case(wanted))
+            })
+            .filter(|e| !query.installed_only || e.first(attr::INSTALLED) != Some("FALSE"))
+            .map(|e| e.dn)
+            .collect();
+        let (mut aes, skipped) = if dns.is_empty() {
+            (Vec::new(), Vec::new())
         } else {
-            String::new()
+            self.device_summaries(&mut stats, dns, query.application_cluster.as_deref())
+                .await?
+        };
+        if query.installed_only {
+            retain_installed(&mut aes);
+        }
+        Ok(Counted {
+            value: FoundAes {
+                aes,
+                skipped,
+                device_types_on_site: on_site,
+            },
+            stats,
+        })
+    }
+
+    /// R.1: the AEs with a transfer capability for a SOP class (in a role
+    /// when asked). Three round trips: the transfer capabilities, the AEs'
+    /// titles, the devices.
+    pub async fn find_aes_by_sop_class(&self, query: &SopClassQuery) -> Result<Counted<FoundAes>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        let role = match query.role.as_deref().map(str::to_ascii_uppercase) {
+            None => String::new(),
+            Some(r) if r == "SCP" || r == "SCU" => format!("({}={r})", attr::TRANSFER_ROLE),
+            Some(r) => {
+                return Err(Error::Invalid(format!(
+                    "transfer role {r:?}: expected SCP or SCU"
+                )));
+            }
         };
         let filter = format!(
-            "(&(objectClass={})({}={}){installed})",
-            oc::DEVICE,
-            attr::PRIMARY_DEVICE_TYPE,
-            esc(&query.device_type)
+            "(&(objectClass={})({}={}){role})",
+            oc::TRANSFER_CAPABILITY,
+            attr::SOP_CLASS,
+            esc(query.sop_class.trim())
         );
-        let (devices, res, server) = self
+        let (tcs, res, server) = self
             .inner
             .search(
                 &mut stats,
@@ -458,18 +671,60 @@ impl LdapClient {
                 &["1.1"],
             )
             .await?;
-        check(&server, "find devices by type", &res)?;
-        let dns = devices.into_iter().map(|e| e.dn).collect();
-        let mut aes = self
-            .device_summaries(&mut stats, dns, query.application_cluster.as_deref())
+        check(&server, "find transfer capabilities by SOP class", &res)?;
+        let mut ae_dns: Vec<Dn> = tcs.iter().filter_map(|e| e.dn.parent()).collect();
+        ae_dns.sort_by_key(Dn::normalized);
+        ae_dns.dedup_by(|a, b| a.matches(b));
+        if ae_dns.is_empty() {
+            return Ok(Counted {
+                value: FoundAes::default(),
+                stats,
+            });
+        }
+        let requests = ae_dns
+            .iter()
+            .map(|d| {
+                (
+                    d.to_string(),
+                    Scope::Base,
+                    format!("(objectClass={})", oc::NETWORK_AE),
+                    vec![attr::AE_TITLE.to_string()],
+                )
+            })
+            .collect();
+        let (results, _) = self
+            .inner
+            .search_many(&mut stats, "read AEs", requests)
             .await?;
-        if query.installed_only {
-            aes.retain(|a| a.installed);
-            for a in &mut aes {
-                a.connections.retain(|c| c.installed);
+        let mut wanted: Vec<(Dn, AeTitle)> = Vec::new();
+        for (entries, _) in results {
+            for e in entries {
+                if let (Some(device), Some(Ok(title))) =
+                    (e.dn.parent(), e.first(attr::AE_TITLE).map(AeTitle::new))
+                {
+                    wanted.push((device, title));
+                }
             }
         }
-        Ok(Counted { value: aes, stats })
+        let mut device_dns: Vec<Dn> = wanted.iter().map(|(d, _)| d.clone()).collect();
+        device_dns.sort_by_key(Dn::normalized);
+        device_dns.dedup_by(|a, b| a.matches(b));
+        let (aes, skipped) = self.device_summaries(&mut stats, device_dns, None).await?;
+        let mut aes: Vec<ResolvedAe> = aes
+            .into_iter()
+            .filter(|a| wanted.iter().any(|(_, t)| *t == a.ae_title))
+            .collect();
+        if query.installed_only {
+            retain_installed(&mut aes);
+        }
+        Ok(Counted {
+            value: FoundAes {
+                aes,
+                skipped,
+                device_types_on_site: Vec::new(),
+            },
+            stats,
+        })
     }
 
     /// [`LdapClient::resolve_ae`] through the client's cache: answers are
@@ -512,12 +767,125 @@ impl LdapClient {
         }
     }
 
-    /// Proposes one AE title: adds its registry entry (R.1.2.2 step 6).
+    /// Proposes one AE title: adds its registry entry (R.1.2.2 step 6). A
+    /// title an AE in the Devices tree already holds is [`Registration::Taken`]
+    /// even when the registry lacks it (pre-configured trees often do).
     pub async fn register_title(&self, title: &str) -> Result<Counted<Registration>> {
         let mut stats = Stats::default();
         let title = AeTitle::new(title)?;
         let roots = self.roots_with(&mut stats).await?;
-        let value = self.register_in(&mut stats, &roots, &title).await?;
+        let held = self
+            .title_holders_in(&mut stats, &roots, std::slice::from_ref(&title))
+            .await?;
+        let value = if held.is_empty() {
+            self.register_in(&mut stats, &roots, &title).await?
+        } else {
+            Registration::Taken
+        };
+        Ok(Counted { value, stats })
+    }
+
+    /// Proposes `title` for an AE of the device at `own_device`: taken when an
+    /// AE of another device holds it, else its registry entry is added.
+    pub(crate) async fn register_for(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+        title: &AeTitle,
+        own_device: &Dn,
+    ) -> Result<Registration> {
+        let held = self
+            .title_holders_in(stats, roots, std::slice::from_ref(title))
+            .await?;
+        if held.iter().any(|(_, d)| !d.matches(own_device)) {
+            return Ok(Registration::Taken);
+        }
+        self.register_in(stats, roots, title).await
+    }
+
+    /// H.1.6: the names of the devices whose `dicomDeviceSerialNumber` is
+    /// `serial` (one search); how a device renamed by the site finds its
+    /// own entry again.
+    pub async fn find_devices_by_serial(&self, serial: &str) -> Result<Counted<Vec<String>>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        let filter = format!(
+            "(&(objectClass={})({}={}))",
+            oc::DEVICE,
+            attr::DEVICE_SERIAL_NUMBER,
+            esc(serial)
+        );
+        let (entries, res, server) = self
+            .inner
+            .search(
+                &mut stats,
+                &roots.devices_dn().to_string(),
+                Scope::Subtree,
+                &filter,
+                &[attr::DEVICE_NAME],
+            )
+            .await?;
+        check(&server, "find devices by serial number", &res)?;
+        let mut value: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.first(attr::DEVICE_NAME).map(str::to_string))
+            .collect();
+        value.sort();
+        Ok(Counted { value, stats })
+    }
+
+    /// Titles AEs in the Devices tree use that have no registry entry:
+    /// `(title, device DN)`, sorted by title (two searches).
+    pub async fn unregistered_titles(&self) -> Result<Counted<Vec<(String, String)>>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        let value = self.unregistered_in(&mut stats, &roots).await?;
+        Ok(Counted { value, stats })
+    }
+
+    async fn unregistered_in(
+        &self,
+        stats: &mut Stats,
+        roots: &Layout,
+    ) -> Result<Vec<(String, String)>> {
+        let registered: HashSet<String> = self
+            .titles_in_use_in(stats, roots, "")
+            .await?
+            .into_iter()
+            .collect();
+        let filter = format!("(objectClass={})", oc::NETWORK_AE);
+        let mut missing: Vec<(String, String)> = self
+            .ae_titles_in_tree(stats, roots, &filter)
+            .await?
+            .into_iter()
+            .filter(|(t, _)| !registered.contains(t.as_str()))
+            .map(|(t, d)| (t.to_string(), d.to_string()))
+            .collect();
+        missing.sort();
+        Ok(missing)
+    }
+
+    /// `annexr registry sync`: adds a registry entry for every title an AE
+    /// uses without one. With `apply` false nothing is written (dry run).
+    /// Returns `(title, device DN, registration)`; the registration is
+    /// `None` in a dry run.
+    pub async fn sync_registry(
+        &self,
+        apply: bool,
+    ) -> Result<Counted<Vec<(String, String, Option<Registration>)>>> {
+        let mut stats = Stats::default();
+        let roots = self.roots_with(&mut stats).await?;
+        let missing = self.unregistered_in(&mut stats, &roots).await?;
+        let mut value = Vec::new();
+        for (title, device) in missing {
+            let outcome = if apply {
+                let t = AeTitle::new(&title)?;
+                Some(self.register_in(&mut stats, &roots, &t).await?)
+            } else {
+                None
+            };
+            value.push((title, device, outcome));
+        }
         Ok(Counted { value, stats })
     }
 
@@ -569,8 +937,8 @@ impl LdapClient {
         }
     }
 
-    /// Assisted manual allocation: which of the proposed titles are free
-    /// (one search). Returns `(title, free)` in the given order.
+    /// Assisted manual allocation: which of the proposed titles are free:
+    /// neither registered nor used by an AE in the Devices tree (two searches). Returns `(title, free)` in the given order.
     pub async fn check_titles(&self, titles: &[&str]) -> Result<Counted<Vec<(String, bool)>>> {
         let mut stats = Stats::default();
         let mut clean = Vec::new();
@@ -599,10 +967,15 @@ impl LdapClient {
             )
             .await?;
         check(&server, "check AE titles", &res)?;
-        let taken: HashSet<&str> = entries
+        let mut taken: HashSet<&str> = entries
             .iter()
             .filter_map(|e| e.first(attr::AE_TITLE))
             .collect();
+        // A title an AE holds is taken even without a registry entry.
+        let asked: Vec<AeTitle> = clean.iter().filter_map(|t| AeTitle::new(t).ok()).collect();
+        let held = self.title_holders_in(&mut stats, &roots, &asked).await?;
+        let held: Vec<String> = held.into_iter().map(|(t, _)| t.to_string()).collect();
+        taken.extend(held.iter().map(String::as_str));
         let value = clean
             .into_iter()
             .map(|t| {
@@ -671,7 +1044,15 @@ impl LdapClient {
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
         while let Some(candidate) = allocator.next_candidate(&mut rng) {
             attempts += 1;
-            match self.register_in(stats, roots, &candidate).await? {
+            let held = self
+                .title_holders_in(stats, roots, std::slice::from_ref(&candidate))
+                .await?;
+            let answer = if held.is_empty() {
+                self.register_in(stats, roots, &candidate).await?
+            } else {
+                Registration::Taken
+            };
+            match answer {
                 Registration::Registered => {
                     return Ok(Allocation {
                         title: candidate,

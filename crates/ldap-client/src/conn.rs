@@ -521,7 +521,17 @@ impl Inner {
 fn entries_of(raw: Vec<ResultEntry>, server: &str) -> Result<Vec<LdapEntry>> {
     let mut out = Vec::with_capacity(raw.len());
     for re in raw {
-        if re.is_ref() || re.is_intermediate() {
+        if re.is_ref() {
+            // R.1.3: entries held by another server. Not followed here: said,
+            // so that a search that missed them is not silent.
+            let urls = reference_urls(re.0);
+            tracing::warn!(
+                "{server}: search continuation reference not followed, entries there are missing: {}",
+                urls.join(" ")
+            );
+            continue;
+        }
+        if re.is_intermediate() {
             continue;
         }
         let Some((dn, attrs)) = parse_entry(re.0) else {
@@ -557,6 +567,20 @@ fn parse_entry(tag: StructureTag) -> Option<(String, Vec<Attribute>)> {
         attrs.push(Attribute { name, values });
     }
     Some((dn, attrs))
+}
+
+/// The URIs of a SearchResultReference (`[APPLICATION 19] SEQUENCE OF URI`).
+fn reference_urls(tag: StructureTag) -> Vec<String> {
+    tag.match_id(19)
+        .and_then(|t| t.expect_constructed())
+        .map(|parts| {
+            parts
+                .into_iter()
+                .filter_map(|p| p.expect_primitive())
+                .filter_map(|b| String::from_utf8(b).ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `ldap://host:port/dn??…` → `ldap://host:port`.

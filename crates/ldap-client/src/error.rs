@@ -134,6 +134,22 @@ pub enum Error {
         /// What failed.
         cause: String,
     },
+    /// Several AEs in the Devices tree carry the same title: which one is
+    /// meant cannot be decided, so none is handed out.
+    #[error("AE title {title} is used by {} AEs (devices {}); fix the duplicate in LDAP", devices.len(), devices.join(", "))]
+    DuplicateAeTitle {
+        /// The title.
+        title: String,
+        /// The devices (DNs) whose AEs carry it.
+        devices: Vec<String>,
+    },
+    /// An update would give an AE a title that another device holds (in the
+    /// registry or on one of its AEs). Nothing was written.
+    #[error("AE title {title} is taken; choose another title")]
+    TitleTaken {
+        /// The title.
+        title: String,
+    },
 }
 
 impl Error {

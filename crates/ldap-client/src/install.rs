@@ -32,10 +32,18 @@ pub struct InstallPlan {
     pub titles: Vec<Vec<AllocationPolicy>>,
     /// The journal file that makes a killed install resumable.
     pub journal: Option<PathBuf>,
+    /// Titles this device held before (from its store), per AE index:
+    /// reclaimed first when still free or registered with no AE using them.
+    pub reclaim: BTreeMap<usize, AeTitle>,
+    /// Complete a device entry of this name that has no AEs (left by an
+    /// interrupted install) instead of refusing it as someone else's.
+    pub complete_existing: bool,
 }
 
 impl InstallPlan {
-    /// A plan with the default policies and no journal.
+    /// A plan with the default policies and no journal: per AE its own
+    /// title, then titles derived from it (`CT1_2`, `CT1_3`, …), then the
+    /// random `AE…` form as the last resort.
     pub fn new(device: Device) -> Self {
         let titles = device
             .network_aes
@@ -43,6 +51,7 @@ impl InstallPlan {
             .map(|ae| {
                 vec![
                     AllocationPolicy::Preferred(vec![ae.ae_title.clone()]),
+                    AllocationPolicy::derived(&ae.ae_title),
                     AllocationPolicy::random_ae(),
                 ]
             })
@@ -51,7 +60,35 @@ impl InstallPlan {
             device,
             titles,
             journal: None,
+            reclaim: BTreeMap::new(),
+            complete_existing: false,
         }
+    }
+
+    /// Builder: the site's title rule (e.g. [`AllocationPolicy::Structured`])
+    /// replaces the derived titles for every AE: own title, the rule, then
+    /// the random form.
+    pub fn site_rule(mut self, rule: AllocationPolicy) -> Self {
+        for (policies, ae) in self.titles.iter_mut().zip(&self.device.network_aes) {
+            *policies = vec![
+                AllocationPolicy::Preferred(vec![ae.ae_title.clone()]),
+                rule.clone(),
+                AllocationPolicy::random_ae(),
+            ];
+        }
+        self
+    }
+
+    /// Builder: the title AE `index` held before (remembered in the store).
+    pub fn reclaim(mut self, index: usize, title: AeTitle) -> Self {
+        self.reclaim.insert(index, title);
+        self
+    }
+
+    /// Builder: complete a same-named device entry that has no AEs.
+    pub fn complete_existing(mut self, yes: bool) -> Self {
+        self.complete_existing = yes;
+        self
     }
 
     /// Builder: the policies for AE `index`.
@@ -311,7 +348,10 @@ impl LdapClient {
             .load_device_in(&mut stats, &roots, &plan.device.name)
             .await?
             .found();
-        if existing.is_some() && !journal.state.device_created {
+        let incomplete = existing
+            .as_ref()
+            .is_some_and(|d| d.network_aes.is_empty() && plan.complete_existing);
+        if existing.is_some() && !journal.state.device_created && !incomplete {
             return Err(Error::DeviceExists {
                 server: self.inner.server().await,
                 name: plan.device.name.clone(),
@@ -414,7 +454,16 @@ impl LdapClient {
         // Step 6: titles.
         let mut attempts = vec![0usize; plan.device.network_aes.len()];
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+        let own_dn = roots.device_dn(&plan.device.name);
         for (i, policies) in plan.titles.iter().enumerate() {
+            if !journal.state.titles.contains_key(&i)
+                && !journal.state.pending.contains_key(&i)
+                && let Some(t) = plan.reclaim.get(&i)
+            {
+                // A title the store says is ours: claimed like a pending one
+                // (free, or registered with no other AE using it).
+                journal.state.pending.insert(i, t.to_string());
+            }
             if let Some(t) = journal.state.titles.get(&i).cloned() {
                 // Ours from the interrupted run; re-add in case it was released.
                 let t = AeTitle::new(&t)?;
@@ -458,7 +507,7 @@ impl LdapClient {
                 attempts[i] += 1;
                 journal.state.pending.insert(i, candidate.to_string());
                 journal.save()?;
-                match self.register_in(stats, roots, &candidate).await? {
+                match self.register_for(stats, roots, &candidate, &own_dn).await? {
                     Registration::Registered => break candidate,
                     Registration::Taken => {
                         // Recorded at once, so a pending title in the journal
@@ -520,19 +569,34 @@ impl LdapClient {
             }
             observer(&InstallStep::EntryCreated(dn));
         }
-        // Read back what is stored (one search) so the caller has the DNs.
-        let stored = match self.load_device_in(stats, roots, &device.name).await? {
-            DeviceLookup::Found(d) => d,
-            DeviceLookup::NotConfigured { .. } => {
-                return Err(Failure::Error(Error::Invalid(format!(
-                    "device {} vanished right after its install",
-                    device.name
-                ))));
+        // Read back what is stored so the caller has the server's view. The
+        // writes may have gone to a provider through a referral while reads
+        // go to a replica (R.1.3): a device not seen yet is waited for with
+        // bounded retries, and never taken as a failure (which would delete
+        // the fresh install): the written description is returned instead.
+        let mut delay = std::time::Duration::from_millis(100);
+        for attempt in 0..READ_BACK_TRIES {
+            if let DeviceLookup::Found(d) = self.load_device_in(stats, roots, &device.name).await?
+                && d.network_aes.len() >= device.network_aes.len()
+            {
+                return Ok(Some((d, attempts)));
             }
-        };
-        Ok(Some((stored, attempts)))
+            if attempt + 1 < READ_BACK_TRIES {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+            }
+        }
+        tracing::warn!(
+            "device {} not yet visible on the server read after its install (replica lag?); using the written description",
+            device.name
+        );
+        Ok(Some((device, attempts)))
     }
 }
+
+/// Reads after an install before the written description is used instead
+/// (about 7 s in all with the doubling delay).
+const READ_BACK_TRIES: usize = 6;
 
 fn unreachable_refusal() -> Result<Counted<InstallOutcome>> {
     Err(Error::Invalid("install produced no outcome".into()))

@@ -28,7 +28,8 @@ mod update;
 
 pub use alloc::{AllocationPolicy, Allocator};
 pub use client::{
-    Allocation, DeviceLookup, DeviceTypeQuery, Endpoint, LdapClient, Registration, ResolvedAe,
+    Allocation, DeviceLookup, DeviceTypeQuery, Endpoint, FoundAes, LdapClient, Registration,
+    ResolvedAe, SopClassQuery,
 };
 pub use config::{Bind, ClientConfig, ClockCorrection, Secret, TlsOptions};
 pub use conn::{Counted, Stats};

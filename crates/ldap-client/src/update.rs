@@ -17,7 +17,7 @@ use annexr_model::schema::attr;
 use annexr_model::{AeTitle, Device, LdifRecord, ModOp, Modification, NetworkAe};
 use ldap3::Mod;
 
-use crate::client::{DeviceLookup, LdapClient};
+use crate::client::{DeviceLookup, LdapClient, Registration};
 use crate::conn::{Counted, Stats, Write};
 use crate::error::{Error, Result, is_refusal_code};
 
@@ -117,8 +117,12 @@ fn merge_ae(stored: &NetworkAe, local: &NetworkAe) -> NetworkAe {
 /// added, auxiliary classes and vendor attributes (`extensions`, e.g.
 /// `userCertificate;binary`), vendor data the device does not set, and
 /// unknown child entries.
+///
+/// `dicomInstalled` is the site's (R.1.2, R.5.2): the stored values of the
+/// device, its connections and AEs are kept, never the local ones.
 pub fn merge(stored: &Device, local: &Device) -> Device {
     let mut m = local.clone();
+    m.installed = stored.installed;
     m.extensions = stored.extensions.clone();
     m.other_entries = stored.other_entries.clone();
     if local.vendor_data.is_empty() {
@@ -149,6 +153,7 @@ pub fn merge(stored: &Device, local: &Device) -> Device {
             .find(|s| s.name.eq_ignore_ascii_case(&c.name))
         {
             c.extensions = s.extensions.clone();
+            c.installed = s.installed;
         }
     }
     for s in &stored.connections {
@@ -167,6 +172,7 @@ pub fn merge(stored: &Device, local: &Device) -> Device {
             .find(|s| s.ae_title == ae.ae_title)
         {
             *ae = merge_ae(s, ae);
+            ae.installed = s.installed;
         }
     }
     for s in &stored.network_aes {
@@ -213,6 +219,35 @@ impl LdapClient {
         if records.is_empty() {
             return Ok(UpdateOutcome::Unchanged);
         }
+        // Unique titles (H.1.4.3.5): a title an AE gains (added or renamed) is
+        // registered first, and refused when another device holds it; titles
+        // no longer used are released once the update is in.
+        let own_dn = layout.device_dn(&desired.name);
+        let old_titles: Vec<&AeTitle> = stored.network_aes.iter().map(|a| &a.ae_title).collect();
+        let new_titles: Vec<&AeTitle> = desired.network_aes.iter().map(|a| &a.ae_title).collect();
+        for title in new_titles.iter().filter(|t| !old_titles.contains(t)) {
+            match self.register_for(stats, &layout, title, &own_dn).await? {
+                Registration::Registered => {}
+                Registration::Taken => {
+                    // Registered already: fine only when no other device's AE uses it.
+                    let holders = self
+                        .title_holders_in(stats, &layout, std::slice::from_ref(*title))
+                        .await?;
+                    if holders.iter().any(|(_, d)| !d.matches(&own_dn)) {
+                        return Err(Error::TitleTaken {
+                            title: title.to_string(),
+                        });
+                    }
+                }
+                Registration::Refused { rc, text } => {
+                    return Ok(UpdateOutcome::LdifFallback {
+                        ldif: write_ldif(&records),
+                        rc,
+                        text,
+                    });
+                }
+            }
+        }
         for (i, record) in records.iter().enumerate() {
             let Some(w) = to_write(record) else { continue };
             let (res, server) = self.inner.write(stats, &w).await?;
@@ -241,6 +276,11 @@ impl LdapClient {
                     });
                 }
                 _ => return Err(Error::ldap(&server, format!("update {}", w.dn()), &res)),
+            }
+        }
+        for title in old_titles.iter().filter(|t| !new_titles.contains(t)) {
+            if let Err(e) = self.unregister_in(stats, &layout, title).await {
+                tracing::warn!("update: cannot release AE title {title}: {e}");
             }
         }
         self.clear_cache();

@@ -9,8 +9,8 @@ use std::time::Duration;
 use annexr_lab::{Slapd, SlapdPair, or_skip};
 use annexr_ldap::{
     AllocationPolicy, Allocator, ClientConfig, ClockCorrection, DeviceLookup, DeviceTypeQuery,
-    Error, InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration, Target,
-    UpdateOutcome,
+    Error, InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration, SopClassQuery,
+    Target, UpdateOutcome,
 };
 use annexr_model::ldif::export_device;
 use annexr_model::model::*;
@@ -228,7 +228,8 @@ async fn registry_register_check_list_allocate_unregister() {
     );
     let again = c.register_title("CT1").await.unwrap();
     assert_eq!(again.value, Registration::Taken);
-    assert_eq!(again.stats.round_trips, 1);
+    // The Devices tree is searched for an AE using it, then the add.
+    assert_eq!(again.stats.round_trips, 2);
     // Titles with characters special in DNs and filters.
     assert_eq!(
         c.register_title("A,B=C+*(").await.unwrap().value,
@@ -243,7 +244,8 @@ async fn registry_register_check_list_allocate_unregister() {
             ("A,B=C+*(".into(), false)
         ]
     );
-    assert_eq!(checked.stats.round_trips, 1);
+    // The registry, then the AEs of the Devices tree.
+    assert_eq!(checked.stats.round_trips, 2);
     assert!(c.register_title("WAY-TOO-LONG-AE-TITLE").await.is_err());
 
     // Structured allocation skips taken titles.
@@ -399,13 +401,17 @@ async fn resolve_and_find_by_device_type_in_bounded_round_trips() {
     let mut names: Vec<_> = west.value.iter().map(|a| a.device_name.clone()).collect();
     names.sort();
     assert_eq!(names, ["dev-0", "dev-12", "dev-18", "dev-24", "dev-6"]);
-    // Case-exact matching of the device type (IA5 caseExact).
+    // Device types match without regard to case (users type "archive").
     let lower = c
         .find_aes_by_device_type(&DeviceTypeQuery::new("archive"))
         .await
         .unwrap();
-    assert!(lower.value.is_empty());
-    assert_eq!(lower.stats.round_trips, 1);
+    assert_eq!(lower.value.len(), 10);
+    // Nothing matches: one round trip, and the site's terms for the hint.
+    let none = c.find_aes(&DeviceTypeQuery::new("PRINT")).await.unwrap();
+    assert!(none.value.aes.is_empty());
+    assert_eq!(none.stats.round_trips, 1);
+    assert_eq!(none.value.device_types_on_site, ["ARCHIVE", "CT"]);
 }
 
 #[tokio::test]
@@ -978,4 +984,454 @@ async fn reconnects_once_after_a_restart_and_fails_over_when_down() {
     let r = c.resolve_ae("AET2").await.unwrap();
     assert!(r.value.is_some());
     assert_eq!(c.connect().await.unwrap().value, backup.url());
+}
+
+/// The LDIF of a device's entries only (no registry entries): how
+/// pre-configured trees often look.
+fn device_only_ldif(d: &Device, l: &Layout) -> String {
+    let records: Vec<_> = d
+        .to_entries(l)
+        .into_iter()
+        .map(annexr_model::LdifRecord::Content)
+        .collect();
+    annexr_model::ldif::write_ldif(&records)
+}
+
+fn installed(outcome: InstallOutcome) -> Device {
+    match outcome {
+        InstallOutcome::Installed { device, .. } => device,
+        other => panic!("not installed: {other:?}"),
+    }
+}
+
+/// Issue 14 points 1 and 5: device FALSE takes an AE that says TRUE offline;
+/// an offline AE or a non-acceptor gets no callable address, with the
+/// reason; duplicate titles are reported, not resolved to the first.
+#[tokio::test]
+async fn offline_and_non_acceptor_aes_are_never_callable_and_duplicates_are_errors() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    let l = layout(&slapd);
+    let mut spare = small_device("ct-spare", "CT", "CT_SPARE", 11112);
+    spare.installed = false;
+    spare.network_aes[0].installed = Some(true);
+    spare.connections[0].installed = Some(true);
+    let mut scu = small_device("ct-scu", "CT", "CT_SCU", 11113);
+    scu.network_aes[0].association_acceptor = false;
+    slapd.ldapadd(&export_device(&spare, &l)).unwrap();
+    slapd.ldapadd(&export_device(&scu, &l)).unwrap();
+    let c = client(&slapd);
+
+    let r = c.resolve_ae("CT_SPARE").await.unwrap().value.unwrap();
+    assert!(!r.installed, "device FALSE wins over the AE's TRUE");
+    assert!(r.connections.iter().all(|c| !c.installed));
+    assert_eq!(r.address(), None);
+    assert_eq!(
+        r.not_callable().unwrap(),
+        "CT_SPARE is not installed (dicomInstalled FALSE)"
+    );
+    assert_eq!(r.any_address(), Some(("127.0.0.1", 11112, false)));
+    // The same rule in the model (which ul-probe's targets use).
+    assert!(!spare.network_aes[0].effective_installed(&spare));
+    assert!(!spare.connections[0].effective_installed(&spare));
+
+    let r = c.resolve_ae("CT_SCU").await.unwrap().value.unwrap();
+    assert!(r.installed && r.address().is_none());
+    assert!(
+        r.not_callable()
+            .unwrap()
+            .contains("does not accept associations"),
+        "{:?}",
+        r.not_callable()
+    );
+
+    // The same title on two devices (possible in a tree loaded without the
+    // registry): an error naming both devices.
+    let a = small_device("dup-a", "CT", "DUP", 1);
+    let b = small_device("dup-b", "CT", "DUP", 2);
+    slapd.ldapadd(&device_only_ldif(&a, &l)).unwrap();
+    slapd.ldapadd(&device_only_ldif(&b, &l)).unwrap();
+    match c.resolve_ae("DUP").await.unwrap_err() {
+        Error::DuplicateAeTitle { title, devices } => {
+            assert_eq!(title, "DUP");
+            assert_eq!(devices.len(), 2);
+            assert!(devices.iter().any(|d| d.contains("dup-a")), "{devices:?}");
+            assert!(devices.iter().any(|d| d.contains("dup-b")), "{devices:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 14 point 2: a title an AE uses is taken although the registry lacks
+/// it, for check, register, allocate, install and update; sync adds the
+/// missing entries (dry run first).
+#[tokio::test]
+async fn titles_used_by_aes_without_registry_entry_are_taken_everywhere() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    let l = layout(&slapd);
+    let pre = small_device("pre-configured", "ARCHIVE", "PRECONF", 104);
+    slapd.ldapadd(&device_only_ldif(&pre, &l)).unwrap();
+    let c = client(&slapd);
+
+    assert_eq!(
+        c.check_titles(&["PRECONF", "FREE1"]).await.unwrap().value,
+        vec![("PRECONF".into(), false), ("FREE1".into(), true)]
+    );
+    assert_eq!(
+        c.register_title("PRECONF").await.unwrap().value,
+        Registration::Taken
+    );
+    let mut only =
+        Allocator::new(vec![AllocationPolicy::preferred(&["PRECONF"]).unwrap()]).unwrap();
+    assert!(matches!(
+        c.allocate_title(&mut only).await.unwrap_err(),
+        Error::TitlesExhausted { .. }
+    ));
+    let missing = c.unregistered_titles().await.unwrap().value;
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0].0, "PRECONF");
+    assert!(missing[0].1.contains("pre-configured"), "{missing:?}");
+
+    // Install with the same preferred title: derived, not duplicated.
+    let d = installed(
+        c.install(&InstallPlan::new(small_device(
+            "newcomer", "CT", "PRECONF", 105,
+        )))
+        .await
+        .unwrap()
+        .value,
+    );
+    assert_eq!(d.network_aes[0].ae_title, "PRECONF_2");
+
+    // Sync: a dry run writes nothing; --apply adds the entry.
+    let dry = c.sync_registry(false).await.unwrap().value;
+    assert_eq!(dry.len(), 1);
+    assert_eq!((dry[0].0.as_str(), &dry[0].2), ("PRECONF", &None));
+    assert!(
+        !c.titles_in_use("")
+            .await
+            .unwrap()
+            .value
+            .contains(&"PRECONF".to_string())
+    );
+    let applied = c.sync_registry(true).await.unwrap().value;
+    assert_eq!(applied[0].2, Some(Registration::Registered));
+    assert!(c.unregistered_titles().await.unwrap().value.is_empty());
+    assert!(
+        c.titles_in_use("")
+            .await
+            .unwrap()
+            .value
+            .contains(&"PRECONF".to_string())
+    );
+
+    // Update: a rename to a title another device holds is refused; a rename
+    // to a free one registers it and releases the old one.
+    let stored = c
+        .load_device("newcomer")
+        .await
+        .unwrap()
+        .value
+        .found()
+        .unwrap();
+    let mut taken = stored.clone();
+    taken.network_aes[0].ae_title = aet("PRECONF");
+    assert!(matches!(
+        c.update_device(&stored, &taken).await.unwrap_err(),
+        Error::TitleTaken { .. }
+    ));
+    let mut renamed = stored.clone();
+    renamed.network_aes[0].ae_title = aet("NEWNAME");
+    c.update_device(&stored, &renamed).await.unwrap();
+    let titles = c.titles_in_use("").await.unwrap().value;
+    assert!(titles.contains(&"NEWNAME".to_string()), "{titles:?}");
+    assert!(!titles.contains(&"PRECONF_2".to_string()), "{titles:?}");
+    assert!(c.unregistered_titles().await.unwrap().value.is_empty());
+}
+
+/// Issue 14 point 3: derived titles, the site's rule, random only last; a
+/// re-installed device reclaims the title it held.
+#[tokio::test]
+async fn derived_titles_site_rule_and_reclaimed_titles() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    let c = client(&slapd);
+    c.register_title("CT1").await.unwrap();
+    c.register_title("CT1_2").await.unwrap();
+    let d = installed(
+        c.install(&InstallPlan::new(small_device("ct-a", "CT", "CT1", 1)))
+            .await
+            .unwrap()
+            .value,
+    );
+    assert_eq!(d.network_aes[0].ae_title, "CT1_3");
+
+    let rule = AllocationPolicy::Structured {
+        prefix: "CT".into(),
+        start: 1,
+        digits: 3,
+        check_digit: true,
+    };
+    let d = installed(
+        c.install(&InstallPlan::new(small_device("ct-b", "CT", "CT1", 2)).site_rule(rule))
+            .await
+            .unwrap()
+            .value,
+    );
+    assert_eq!(d.network_aes[0].ae_title, "CT0018");
+
+    // ct-c held "HELD7"; its device entry was deleted but the registry
+    // entry stayed. Re-installed (preferring another title), it gets its
+    // old title back.
+    let first = installed(
+        c.install(&InstallPlan::new(small_device("ct-c", "CT", "HELD7", 3)))
+            .await
+            .unwrap()
+            .value,
+    );
+    assert_eq!(first.network_aes[0].ae_title, "HELD7");
+    let l = layout(&slapd);
+    let deletes: Vec<_> = first
+        .to_entries(&l)
+        .iter()
+        .rev()
+        .map(|e| annexr_model::LdifRecord::Delete(e.dn.clone()))
+        .collect();
+    slapd
+        .ldapmodify(&annexr_model::ldif::write_ldif(&deletes))
+        .unwrap();
+    let again = installed(
+        c.install(
+            &InstallPlan::new(small_device("ct-c", "CT", "OTHER9", 3)).reclaim(0, aet("HELD7")),
+        )
+        .await
+        .unwrap()
+        .value,
+    );
+    assert_eq!(again.network_aes[0].ae_title, "HELD7");
+    // A held title another device's AE uses now is not reclaimed.
+    let stolen = installed(
+        c.install(
+            &InstallPlan::new(small_device("ct-d", "CT", "CT1_3X", 4)).reclaim(0, aet("CT1_3")),
+        )
+        .await
+        .unwrap()
+        .value,
+    );
+    assert_eq!(stolen.network_aes[0].ae_title, "CT1_3X");
+}
+
+/// Issue 14 points 5 and 6: find by SOP class and role; a malformed device
+/// is skipped with its reason instead of failing the search.
+#[tokio::test]
+async fn find_by_sop_class_and_malformed_devices_are_skipped() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    seed_site(&slapd, 4);
+    let l = layout(&slapd);
+    let mut store = small_device("store-scu", "CT", "STORESCU", 5);
+    store.network_aes[0]
+        .transfer_capabilities
+        .push(TransferCapability::new(
+            "ct-storage",
+            "1.2.840.10008.5.1.4.1.1.2",
+            TransferRole::Scu,
+            ["1.2.840.10008.1.2.1"],
+        ));
+    slapd.ldapadd(&export_device(&store, &l)).unwrap();
+    let c = client(&slapd);
+    let ct_storage = SopClassQuery {
+        sop_class: "1.2.840.10008.5.1.4.1.1.2".into(),
+        ..Default::default()
+    };
+    let found = c.find_aes_by_sop_class(&ct_storage).await.unwrap().value;
+    let titles: Vec<_> = found.aes.iter().map(|a| a.ae_title.to_string()).collect();
+    assert_eq!(titles, ["STORESCU"]);
+    let as_scp = SopClassQuery {
+        role: Some("scp".into()),
+        ..ct_storage.clone()
+    };
+    assert!(
+        c.find_aes_by_sop_class(&as_scp)
+            .await
+            .unwrap()
+            .value
+            .aes
+            .is_empty()
+    );
+    let verification = SopClassQuery {
+        sop_class: "1.2.840.10008.1.1".into(),
+        role: Some("SCP".into()),
+        installed_only: true,
+    };
+    // seed_site's dev-3 is not installed.
+    assert_eq!(
+        c.find_aes_by_sop_class(&verification)
+            .await
+            .unwrap()
+            .value
+            .aes
+            .len(),
+        4
+    );
+    assert!(matches!(
+        c.find_aes_by_sop_class(&SopClassQuery {
+            role: Some("BOTH".into()),
+            ..ct_storage
+        })
+        .await
+        .unwrap_err(),
+        Error::Invalid(_)
+    ));
+
+    // A device whose AE references a connection of another device: not a
+    // valid device, skipped with a reason; the others are still found.
+    let bad_dn = format!("dicomDeviceName=broken,{}", l.devices_dn());
+    slapd
+        .ldapadd(&format!(
+            "version: 1\n\ndn: {bad_dn}\nobjectClass: dicomDevice\ndicomDeviceName: broken\n\
+             dicomInstalled: TRUE\ndicomPrimaryDeviceType: ARCHIVE\n\n\
+             dn: dicomAETitle=BROKEN,{bad_dn}\nobjectClass: dicomNetworkAE\ndicomAETitle: BROKEN\n\
+             dicomNetworkConnectionReference: cn=dicom,dicomDeviceName=dev-0,{}\n\
+             dicomAssociationInitiator: TRUE\ndicomAssociationAcceptor: TRUE\n",
+            l.devices_dn()
+        ))
+        .unwrap();
+    let archives = c
+        .find_aes(&DeviceTypeQuery::new("ARCHIVE"))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(archives.aes.len(), 2, "{archives:?}");
+    assert_eq!(archives.skipped.len(), 1, "{archives:?}");
+    assert!(archives.skipped[0].contains("broken"), "{archives:?}");
+}
+
+/// Issue 14 point 4: found again by serial number after a rename (H.1.6);
+/// a device entry without AEs is completed only when asked, never taken
+/// over otherwise.
+#[tokio::test]
+async fn device_by_serial_number_and_completing_an_incomplete_device() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    let c = client(&slapd);
+    let mut d = small_device("ct-serial", "CT", "SERIAL1", 1);
+    d.device_serial_number = Some("SN-4711".into());
+    installed(c.install(&InstallPlan::new(d)).await.unwrap().value);
+    assert_eq!(
+        c.find_devices_by_serial("SN-4711").await.unwrap().value,
+        ["ct-serial"]
+    );
+    assert!(
+        c.find_devices_by_serial("SN-0")
+            .await
+            .unwrap()
+            .value
+            .is_empty()
+    );
+
+    // The device entry and its connection, no AEs: an interrupted install.
+    let l = layout(&slapd);
+    let full = small_device("half", "CT", "HALF1", 2);
+    let mut half = full.clone();
+    half.network_aes.clear();
+    slapd.ldapadd(&device_only_ldif(&half, &l)).unwrap();
+    assert!(matches!(
+        c.install(&InstallPlan::new(full.clone()))
+            .await
+            .unwrap_err(),
+        Error::DeviceExists { .. }
+    ));
+    let done = c
+        .install(&InstallPlan::new(full).complete_existing(true))
+        .await
+        .unwrap()
+        .value;
+    let InstallOutcome::Installed {
+        device, resumed, ..
+    } = done
+    else {
+        panic!("{done:?}")
+    };
+    assert!(resumed);
+    assert_eq!(device.network_aes.len(), 1);
+    assert_eq!(device.network_aes[0].ae_title, "HALF1");
+    // A complete device is never "completed": it is someone's.
+    assert!(matches!(
+        c.install(
+            &InstallPlan::new(small_device("half", "CT", "HALF2", 2)).complete_existing(true)
+        )
+        .await
+        .unwrap_err(),
+        Error::DeviceExists { .. }
+    ));
+}
+
+/// Issue 14 point 7: writes go to the provider through the referral while
+/// the replica lags; the install's read-back does not see the device yet,
+/// and the install keeps what it wrote instead of deleting itself.
+#[tokio::test]
+async fn install_through_a_lagging_replica_never_deletes_itself() {
+    let Some(pair) = or_skip(SlapdPair::start_lagging("", 30)) else {
+        return;
+    };
+    let c = client(&pair.consumer);
+    let d = small_device("lagging-dev", "CT", "LAG1", 104);
+    let r = c.install(&InstallPlan::new(d.clone())).await.unwrap();
+    let device = installed(r.value);
+    assert_eq!(device.network_aes[0].ae_title, "LAG1");
+    // Everything is on the provider: nothing was cleaned up.
+    let on_provider = pair
+        .provider
+        .ldapsearch(&pair.provider.devices_dn(), "(dicomAETitle=LAG1)")
+        .unwrap();
+    assert!(on_provider.contains("dicomAETitle: LAG1"), "{on_provider}");
+    let registry = pair
+        .provider
+        .ldapsearch(&pair.provider.registry_dn(), "(dicomAETitle=LAG1)")
+        .unwrap();
+    assert!(registry.contains("dicomAETitle: LAG1"), "{registry}");
+}
+
+/// Issue 14 point 6 against slapd: a connection and a transfer capability
+/// whose RDNs are not `cn=` load (entries are read by object class).
+#[tokio::test]
+async fn entries_with_other_rdns_load_from_slapd() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    let l = layout(&slapd);
+    let device_dn = format!("dicomDeviceName=us-1,{}", l.devices_dn());
+    let conn_dn = format!("dicomHostname=127.0.0.1,{device_dn}");
+    let ae_dn = format!("dicomAETitle=US1,{device_dn}");
+    slapd
+        .ldapadd(&format!(
+            "version: 1\n\ndn: {device_dn}\nobjectClass: dicomDevice\ndicomDeviceName: us-1\n\
+             dicomInstalled: TRUE\ndicomPrimaryDeviceType: US\n\n\
+             dn: {conn_dn}\nobjectClass: dicomNetworkConnection\ndicomHostname: 127.0.0.1\n\
+             dicomPort: 11112\n\n\
+             dn: {ae_dn}\nobjectClass: dicomNetworkAE\ndicomAETitle: US1\n\
+             dicomNetworkConnectionReference: {conn_dn}\n\
+             dicomAssociationInitiator: TRUE\ndicomAssociationAcceptor: TRUE\n\n\
+             dn: dicomSOPClass=1.2.840.10008.1.1,{ae_dn}\nobjectClass: dicomTransferCapability\n\
+             dicomSOPClass: 1.2.840.10008.1.1\ndicomTransferRole: SCP\n\
+             dicomTransferSyntax: 1.2.840.10008.1.2\n"
+        ))
+        .unwrap();
+    let c = client(&slapd);
+    let d = c.load_device("us-1").await.unwrap().value.found().unwrap();
+    assert_eq!(d.connections[0].name, "127.0.0.1");
+    assert_eq!(d.network_aes[0].connections, ["127.0.0.1"]);
+    assert_eq!(d.network_aes[0].transfer_capabilities.len(), 1);
+    let r = c.resolve_ae("US1").await.unwrap().value.unwrap();
+    assert_eq!(r.address(), Some(("127.0.0.1", 11112, false)));
+    let found = c.find_aes(&DeviceTypeQuery::new("us")).await.unwrap().value;
+    assert_eq!(found.aes.len(), 1);
+    assert!(found.skipped.is_empty());
 }

@@ -239,6 +239,51 @@ pub struct LdapSettings {
     pub install_if_missing: bool,
     /// Where to write the LDIF of R.1.2.3 when the server refuses writes.
     pub ldif_fallback_path: Option<PathBuf>,
+    /// Set `dicomInstalled` TRUE at boot when the directory says FALSE,
+    /// although this device did not set it FALSE itself. Off by default:
+    /// the installed flag is the site's (R.1.2, R.5.2).
+    pub activate_on_boot: bool,
+    /// The site's rule for AE titles when a preferred title is taken
+    /// (prefix + counter + optional check digit). Without one, titles are
+    /// derived from the preferred one (`CT1` → `CT1_2`).
+    pub title_rule: Option<TitleRule>,
+    /// When a device of this device's name exists but is another device (its
+    /// serial number or device UID differ), install under this name instead.
+    /// Without it the device is not adopted and the name collision is reported.
+    pub install_as_on_collision: Option<String>,
+}
+
+/// A site's AE title rule: `prefix` + a `digits`-wide counter from `start`,
+/// optionally followed by a Luhn check digit (e.g. `CT` `0001` `8`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TitleRule {
+    /// Fixed leading part.
+    pub prefix: String,
+    /// Counter width.
+    pub digits: usize,
+    /// First counter value.
+    #[serde(default = "one")]
+    pub start: u64,
+    /// Append a Luhn check digit over the counter.
+    #[serde(default)]
+    pub check_digit: bool,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl TitleRule {
+    /// The allocation policy of this rule.
+    pub fn policy(&self) -> annexr_ldap::AllocationPolicy {
+        annexr_ldap::AllocationPolicy::Structured {
+            prefix: self.prefix.clone(),
+            start: self.start,
+            digits: self.digits,
+            check_digit: self.check_digit,
+        }
+    }
 }
 
 impl Default for LdapSettings {
@@ -255,6 +300,9 @@ impl Default for LdapSettings {
             timeout_ms: 3_000,
             install_if_missing: true,
             ldif_fallback_path: None,
+            activate_on_boot: false,
+            title_rule: None,
+            install_as_on_collision: None,
         }
     }
 }

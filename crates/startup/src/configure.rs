@@ -73,7 +73,7 @@ pub(crate) async fn run(
                         format!("resuming the interrupted install of {name}"),
                     ),
                 );
-                let device = install(config, &client, name, local, stored, recorder).await;
+                let device = install(config, &client, name, local, stored, recorder, false).await;
                 return (device, Some(client));
             }
             _ => {}
@@ -116,8 +116,9 @@ pub(crate) async fn run(
                     let Ok(client) = client else {
                         return (None, None);
                     };
-                    let device = apply_found(config, &client, device, stored, recorder).await;
-                    (Some(device), Some(client))
+                    let device =
+                        adopt_or_not(config, &client, name, device, local, stored, recorder).await;
+                    (device, Some(client))
                 }
                 DeviceLookup::NotConfigured { .. } => {
                     recorder.finish(
@@ -133,7 +134,12 @@ pub(crate) async fn run(
                     let Ok(client) = client else {
                         return (None, None);
                     };
-                    let device = install(config, &client, name, local, stored, recorder).await;
+                    if let Some(device) = renamed(&client, name, local, recorder).await {
+                        let device = apply_found(config, &client, device, stored, recorder).await;
+                        return (Some(device), Some(client));
+                    }
+                    let device =
+                        install(config, &client, name, local, stored, recorder, false).await;
                     (device, Some(client))
                 }
             }
@@ -169,6 +175,191 @@ async fn load(
     (client, lookup)
 }
 
+/// Why `found` is not this device: its serial number or device UID differ
+/// from the local description's (only compared where both have one).
+fn identity_mismatch(local: &Device, found: &Device) -> Option<String> {
+    let differ = |ours: &Option<String>, theirs: &Option<String>| match (ours, theirs) {
+        (Some(a), Some(b)) if a.trim() != b.trim() => Some((a.clone(), b.clone())),
+        _ => None,
+    };
+    if let Some((ours, theirs)) = differ(&local.device_serial_number, &found.device_serial_number) {
+        return Some(format!(
+            "dicomDeviceSerialNumber is {theirs} in LDAP, {ours} on this device"
+        ));
+    }
+    differ(&local.device_uid, &found.device_uid)
+        .map(|(ours, theirs)| format!("dicomDeviceUID is {theirs} in LDAP, {ours} on this device"))
+}
+
+/// R.1.2.2 step 7 / R.4 step 4: a device of this name was found. It is
+/// adopted only when it is this device (same serial number / device UID)
+/// and complete; a half-made entry (no AEs while the local description has
+/// some) is completed; another device's entry is a name collision, reported
+/// and not adopted (installed under another name only when configured).
+async fn adopt_or_not(
+    config: &StartupConfig,
+    client: &LdapClient,
+    name: &str,
+    device: Device,
+    local: Option<&Device>,
+    stored: &mut StoredState,
+    recorder: &Recorder,
+) -> Option<Device> {
+    let Some(local) = local else {
+        if device.network_aes.is_empty() {
+            recorder.warn(
+                Step::Configure,
+                format!("device {name} in LDAP has no AEs (an interrupted install?), and there is no local description to complete it"),
+                format!("add the AEs of {name} in LDAP, or give the device its local description"),
+            );
+        }
+        return Some(apply_found(config, client, device, stored, recorder).await);
+    };
+    if let Some(why) = identity_mismatch(local, &device) {
+        return collision(config, client, name, local, &why, stored, recorder).await;
+    }
+    if device.network_aes.is_empty() && !local.network_aes.is_empty() {
+        recorder.warn(
+            Step::Configure,
+            format!("device {name} in LDAP has no AEs while this device has {} (an interrupted install); completing it", local.network_aes.len()),
+            "none: the missing entries are being added",
+        );
+        return install(config, client, name, Some(local), stored, recorder, true).await;
+    }
+    Some(apply_found(config, client, device, stored, recorder).await)
+}
+
+/// Another device holds this device's name.
+async fn collision(
+    config: &StartupConfig,
+    client: &LdapClient,
+    name: &str,
+    local: &Device,
+    why: &str,
+    stored: &mut StoredState,
+    recorder: &Recorder,
+) -> Option<Device> {
+    let Some(other) = config.ldap.install_as_on_collision.as_deref() else {
+        let running = recorder.begin(Step::Configure);
+        recorder.finish(
+            running,
+            Finished::new(
+                Outcome::Fallback,
+                format!("device {name} in LDAP is another device ({why}); not adopted, running on the local description"),
+            ),
+        );
+        recorder.warn(
+            Step::Configure,
+            format!("name collision: device {name} in LDAP is another device ({why}); its configuration was not adopted"),
+            "give this device another name ([device] name), rename or remove the other entry in LDAP, or set [ldap] install_as_on_collision",
+        );
+        recorder.configured(Source::Local);
+        return Some(local.clone());
+    };
+    recorder.warn(
+        Step::Configure,
+        format!("name collision: device {name} in LDAP is another device ({why}); using the name {other} ([ldap] install_as_on_collision)"),
+        format!("the device is now {other} in LDAP: tell the site's administrator"),
+    );
+    let mut renamed = local.clone();
+    renamed.name = other.to_string();
+    match client.load_device(other).await.map(|c| c.value) {
+        Ok(DeviceLookup::Found(d)) if identity_mismatch(local, &d).is_none() => {
+            Some(apply_found(config, client, d, stored, recorder).await)
+        }
+        Ok(DeviceLookup::Found(_)) => {
+            recorder.warn(
+                Step::Configure,
+                format!("device {other} in LDAP is another device too; not adopted"),
+                "choose another [ldap] install_as_on_collision name",
+            );
+            recorder.configured(Source::Local);
+            Some(local.clone())
+        }
+        Ok(DeviceLookup::NotConfigured { .. }) => {
+            install(
+                config,
+                client,
+                other,
+                Some(&renamed),
+                stored,
+                recorder,
+                false,
+            )
+            .await
+        }
+        Err(e) => {
+            recorder.warn(
+                Step::Configure,
+                format!("device {other} could not be loaded: {e}"),
+                "check the LDAP server; the next startup retries",
+            );
+            recorder.configured(Source::Local);
+            Some(local.clone())
+        }
+    }
+}
+
+/// H.1.6: the device's name is not in LDAP; the site may have renamed it.
+/// Found by its serial number when exactly one device has it and it is
+/// this device (same device UID where both have one).
+async fn renamed(
+    client: &LdapClient,
+    name: &str,
+    local: Option<&Device>,
+    recorder: &Recorder,
+) -> Option<Device> {
+    let local = local?;
+    let serial = local.device_serial_number.as_deref()?;
+    let names = match client.find_devices_by_serial(serial).await {
+        Ok(found) => found.value,
+        Err(e) => {
+            recorder.warn(
+                Step::Configure,
+                format!("device {name} is not in LDAP and the search by serial number {serial} failed: {e}"),
+                "check the LDAP account's read access to dicomDeviceSerialNumber",
+            );
+            return None;
+        }
+    };
+    match names.as_slice() {
+        [only] => {
+            let found = match client.load_device(only).await {
+                Ok(found) => found.value.found()?,
+                Err(e) => {
+                    recorder.warn(
+                        Step::Configure,
+                        format!("device {only} has this device's serial number {serial} but cannot be loaded: {e}"),
+                        format!("repair device {only} in LDAP (e.g. connection references left by a rename)"),
+                    );
+                    return None;
+                }
+            };
+            if identity_mismatch(local, &found).is_some() {
+                return None;
+            }
+            recorder.warn(
+                Step::Configure,
+                format!("device {name} was renamed {only} in LDAP (found by serial number {serial}, H.1.6); using {only}"),
+                format!("none; this device now calls itself {only}"),
+            );
+            Some(found)
+        }
+        [] => None,
+        many => {
+            recorder.warn(
+                Step::Configure,
+                format!(
+                    "devices {} in LDAP all have serial number {serial}",
+                    many.join(", ")
+                ),
+                "give each device its own dicomDeviceSerialNumber in LDAP",
+            );
+            None
+        }
+    }
+}
+
 /// R.4 steps 5–6: confirm the stored configuration matches, apply LDAP's.
 async fn apply_found(
     config: &StartupConfig,
@@ -193,27 +384,59 @@ async fn apply_found(
             }
         }
     }
-    // R.1.2.1: a pre-configured description not yet marked installed.
-    if !device.installed {
-        if config.ldap.install_if_missing {
-            let target = annexr_ldap::Target::Device(device.name.clone());
-            match client.set_installed(&target, true).await {
-                Ok(_) => {
-                    device.installed = true;
-                    finished = finished.value("dicomInstalled", "TRUE (set by this device)", Source::Local);
-                }
-                Err(e) => recorder.warn(
-                    Step::Configure,
-                    format!("the device is configured in LDAP with dicomInstalled FALSE and could not mark itself installed: {e}"),
-                    "set dicomInstalled to TRUE on the device entry in LDAP",
-                ),
-            }
+    // The installed flag is the site's (R.1.2, R.5.2): TRUE is set back only
+    // where this device itself set FALSE at shutdown, or where the site
+    // opted in with [ldap] activate_on_boot.
+    if device.installed {
+        stored.installed_false_at_shutdown = false;
+    } else {
+        let by_shutdown = stored.installed_false_at_shutdown;
+        let reason = if by_shutdown {
+            Some("this device set it FALSE at its last shutdown")
+        } else if config.ldap.activate_on_boot {
+            Some("[ldap] activate_on_boot = true")
         } else {
-            recorder.warn(
-                Step::Configure,
-                "the device is configured in LDAP but dicomInstalled is FALSE (pre-configured, R.1.2.1)",
-                "set dicomInstalled to TRUE when the device is ready for use",
-            );
+            None
+        };
+        match reason {
+            Some(reason) => {
+                let target = annexr_ldap::Target::Device(device.name.clone());
+                match client.set_installed(&target, true).await {
+                    Ok(_) => {
+                        device.installed = true;
+                        stored.installed_false_at_shutdown = false;
+                        finished = finished.value(
+                            "dicomInstalled",
+                            format!("TRUE (set by this device: {reason})"),
+                            Source::Local,
+                        );
+                        if !by_shutdown {
+                            recorder.warn(
+                                Step::Configure,
+                                "dicomInstalled was FALSE in LDAP and this device set it TRUE because [ldap] activate_on_boot = true",
+                                "turn activate_on_boot off to leave the installed flag to the site",
+                            );
+                        }
+                    }
+                    Err(e) => recorder.warn(
+                        Step::Configure,
+                        format!("dicomInstalled is FALSE in LDAP and this device could not set it TRUE ({reason}): {e}"),
+                        "set dicomInstalled to TRUE on the device entry in LDAP",
+                    ),
+                }
+            }
+            None => {
+                finished = finished.value(
+                    "dicomInstalled",
+                    "FALSE (set by the site; left as is)",
+                    Source::Ldap,
+                );
+                recorder.warn(
+                    Step::Configure,
+                    format!("device {} is marked not installed in LDAP (dicomInstalled FALSE, set by the site); it stays offline and peers will not call it", device.name),
+                    "set dicomInstalled to TRUE on the device entry when the device is ready for use (R.1.2)",
+                );
+            }
         }
     }
     recorder.finish(running, finished);
@@ -242,6 +465,7 @@ async fn install(
     local: Option<&Device>,
     stored: &mut StoredState,
     recorder: &Recorder,
+    complete_existing: bool,
 ) -> Option<Device> {
     let running = recorder.begin(Step::Configure);
     let Some(local) = local else {
@@ -272,7 +496,18 @@ async fn install(
         recorder.configured(Source::Local);
         return Some(local.clone());
     }
-    let mut plan = InstallPlan::new(local.clone());
+    let mut plan = InstallPlan::new(local.clone()).complete_existing(complete_existing);
+    if let Some(rule) = &config.ldap.title_rule {
+        plan = plan.site_rule(rule.policy());
+    }
+    // R.2 stability: the titles this device held before are reclaimed first.
+    for (index, title) in stored.registered_titles.iter().enumerate() {
+        if index < local.network_aes.len()
+            && let Ok(title) = annexr_model::AeTitle::new(title)
+        {
+            plan = plan.reclaim(index, title);
+        }
+    }
     if let Some(journal) = journal_path(config) {
         plan = plan.journal(journal);
     }
@@ -312,6 +547,15 @@ async fn install(
                         );
                     }
                     recorder.finish(running, finished);
+                    for (ae, granted) in local.network_aes.iter().zip(&titles) {
+                        if ae.ae_title.as_str() != granted {
+                            recorder.warn(
+                                Step::Configure,
+                                format!("AE title {} is taken on this site; this device's AE was granted {granted}", ae.ae_title),
+                                format!("tell the peers that call this device or that it calls (PACS, worklist, modalities) its new AE title {granted}"),
+                            );
+                        }
+                    }
                     recorder.configured(Source::Ldap);
                     stored.registered_titles = titles;
                     stored.last_configuration = Some(device.clone());

@@ -36,6 +36,21 @@ pub struct StartupOutcome {
     lease: Option<network::LeaseKeeper>,
     time_sync: Option<annexr_sntp::SyncHandle>,
     config: StartupConfig,
+    store: KeptStore,
+}
+
+/// The store, kept for the shutdown to remember what it did.
+#[derive(Clone, Default)]
+struct KeptStore(Option<Arc<dyn Store>>);
+
+impl std::fmt::Debug for KeptStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "store"
+        } else {
+            "no store"
+        })
+    }
 }
 
 /// What [`StartupOutcome::shutdown`] did (R.5).
@@ -69,7 +84,22 @@ impl StartupOutcome {
                         Err(e) => Err(e.to_string()),
                     };
                     match result {
-                        Ok(_) => report.marked_offline = true,
+                        Ok(_) => {
+                            report.marked_offline = true;
+                            // Remembered so that the next boot may undo this
+                            // FALSE, and only this one (R.1.2, R.5.2).
+                            if let Some(store) = &self.store.0 {
+                                let saved = store.load().and_then(|(mut state, _)| {
+                                    state.installed_false_at_shutdown = true;
+                                    store.save(&state)
+                                });
+                                if let Err(e) = saved {
+                                    report.problems.push(format!(
+                                        "remember the offline mark in the store: {e}"
+                                    ));
+                                }
+                            }
+                        }
                         Err(e) => report.problems.push(format!("set offline: {e}")),
                     }
                 }
@@ -289,6 +319,7 @@ impl Startup {
             lease,
             time_sync,
             config,
+            store: KeptStore(self.store.clone()),
         }
     }
 

@@ -54,6 +54,11 @@ pub struct StoredState {
     /// again (two round trips saved).
     #[serde(default)]
     pub ldap_base_dn: Option<String>,
+    /// This device set its own `dicomInstalled` to FALSE at shutdown (R.5.2):
+    /// the next boot may set it TRUE again. A FALSE the site set is never
+    /// undone (R.1.2).
+    #[serde(default)]
+    pub installed_false_at_shutdown: bool,
     /// Fields a newer version wrote; kept and written back unchanged.
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_json::Value>,

@@ -607,3 +607,225 @@ async fn required_class_not_reached_is_a_warning_and_a_report_field() {
     assert_eq!(time.startup_step, annexr::StartupStepOutcome::NotNeeded);
     assert_eq!(time_warnings(&report), 0, "{report}");
 }
+
+fn boot(
+    config: &StartupConfig,
+    local: Option<&annexr_model::Device>,
+    store: &Arc<dyn Store>,
+) -> Startup {
+    let mut b = Startup::builder()
+        .config(config.clone())
+        .store(store.clone());
+    if let Some(local) = local {
+        b = b.local_description(local.clone());
+    }
+    b.build()
+}
+
+fn installed_in_ldap(site: &SampleSite, name: &str) -> String {
+    let dn = format!("dicomDeviceName={name},{}", site.slapd.devices_dn());
+    site.slapd
+        .ldapsearch_scope(&dn, "base", "(objectClass=*)")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("dicomInstalled:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn set_installed_in_ldap(site: &SampleSite, name: &str, value: &str) {
+    site.slapd
+        .ldapmodify(&format!(
+            "dn: dicomDeviceName={name},{}\nchangetype: modify\nreplace: dicomInstalled\ndicomInstalled: {value}\n",
+            site.slapd.devices_dn()
+        ))
+        .unwrap();
+}
+
+/// Issue 14 point 1: a FALSE the site set stays FALSE (with a warning);
+/// only a FALSE this device set at its own shutdown is undone at the next
+/// boot, or any FALSE with [ldap] activate_on_boot; the report says which.
+#[tokio::test]
+async fn the_installed_flag_is_the_sites_and_only_our_own_shutdown_false_is_undone() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().join("state.json")));
+    let local = new_modality("MR-FLAG", "MRFLAG");
+    let mut config = site_config(&site, "MR-FLAG");
+    config.time.enabled = false;
+    let first = boot(&config, Some(&local), &store).run().await;
+    assert_eq!(
+        first.report.configuration_source,
+        Some(Source::Ldap),
+        "{}",
+        first.report
+    );
+    assert_eq!(installed_in_ldap(&site, "MR-FLAG"), "dicomInstalled: TRUE");
+
+    // The site takes the device offline: the device leaves it so.
+    set_installed_in_ldap(&site, "MR-FLAG", "FALSE");
+    let second = boot(&config, Some(&local), &store).run().await;
+    println!("{}", second.report);
+    assert!(!second.device.as_ref().unwrap().installed);
+    assert_eq!(installed_in_ldap(&site, "MR-FLAG"), "dicomInstalled: FALSE");
+    assert!(
+        second
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("set by the site")
+                && w.action.contains("dicomInstalled to TRUE")),
+        "{}",
+        second.report
+    );
+    let values = &second.report.step(Step::Configure).unwrap().values;
+    assert!(
+        values
+            .iter()
+            .any(|v| v.name == "dicomInstalled" && v.value.starts_with("FALSE")),
+        "{values:?}"
+    );
+
+    // The site sets it TRUE; the device shuts down offline, which it
+    // remembers; the next boot undoes its own FALSE.
+    set_installed_in_ldap(&site, "MR-FLAG", "TRUE");
+    let third = boot(&config, Some(&local), &store).run().await;
+    let shutdown = third.shutdown(true).await;
+    assert!(shutdown.marked_offline, "{shutdown:?}");
+    assert!(shutdown.problems.is_empty(), "{shutdown:?}");
+    assert_eq!(installed_in_ldap(&site, "MR-FLAG"), "dicomInstalled: FALSE");
+    assert!(store.load().unwrap().0.installed_false_at_shutdown);
+    let fourth = boot(&config, Some(&local), &store).run().await;
+    println!("{}", fourth.report);
+    assert!(fourth.device.as_ref().unwrap().installed);
+    assert_eq!(installed_in_ldap(&site, "MR-FLAG"), "dicomInstalled: TRUE");
+    let values = &fourth.report.step(Step::Configure).unwrap().values;
+    assert!(
+        values.iter().any(|v| v.name == "dicomInstalled"
+            && v.value
+                .contains("this device set it FALSE at its last shutdown")),
+        "{values:?}"
+    );
+    assert!(!store.load().unwrap().0.installed_false_at_shutdown);
+
+    // The opt-in: any FALSE is undone, with a warning naming the setting.
+    set_installed_in_ldap(&site, "MR-FLAG", "FALSE");
+    config.ldap.activate_on_boot = true;
+    let fifth = boot(&config, Some(&local), &store).run().await;
+    assert_eq!(installed_in_ldap(&site, "MR-FLAG"), "dicomInstalled: TRUE");
+    assert!(
+        fifth
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("activate_on_boot")),
+        "{}",
+        fifth.report
+    );
+}
+
+/// Issue 14 points 3 and 4: a taken title is derived with a WARNING naming
+/// both titles and the action; a same-named device with another serial
+/// number is a collision, not adopted (or installed under the configured
+/// other name); a renamed device is found again by its serial number.
+#[tokio::test]
+async fn taken_titles_warn_collisions_are_not_adopted_and_renames_are_found_by_serial() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().join("state.json")));
+    // CT1 belongs to the site's CT-SCANNER-1.
+    let mut local = new_modality("MR-SN-A", "CT1");
+    local.device_serial_number = Some("SN-A".into());
+    let mut config = site_config(&site, "MR-SN-A");
+    config.time.enabled = false;
+    let first = boot(&config, Some(&local), &store).run().await;
+    println!("{}", first.report);
+    let device = first.device.unwrap();
+    assert_eq!(device.network_aes[0].ae_title.as_str(), "CT1_2");
+    assert!(
+        first
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("CT1 is taken")
+                && w.message.contains("CT1_2")
+                && w.action.contains("tell the peers")),
+        "{}",
+        first.report
+    );
+
+    // Another unit with the same name but another serial number.
+    let other_store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().join("other.json")));
+    let mut impostor = new_modality("MR-SN-A", "MRB1");
+    impostor.device_serial_number = Some("SN-B".into());
+    let second = boot(&config, Some(&impostor), &other_store).run().await;
+    println!("{}", second.report);
+    assert_eq!(second.report.configuration_source, Some(Source::Local));
+    assert!(
+        second
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("name collision")
+                && w.message.contains("SN-A")
+                && w.action.contains("install_as_on_collision")),
+        "{}",
+        second.report
+    );
+    assert_eq!(
+        second.device.unwrap().network_aes[0].ae_title.as_str(),
+        "MRB1"
+    );
+    // With the setting, it installs under the other name.
+    let mut renamed_config = config.clone();
+    renamed_config.ldap.install_as_on_collision = Some("MR-SN-B".into());
+    let third = boot(&renamed_config, Some(&impostor), &other_store)
+        .run()
+        .await;
+    assert_eq!(
+        third.report.configuration_source,
+        Some(Source::Ldap),
+        "{}",
+        third.report
+    );
+    assert_eq!(third.device.unwrap().name, "MR-SN-B");
+    assert!(installed_in_ldap(&site, "MR-SN-B").ends_with("TRUE"));
+
+    // The site renames MR-SN-A: the device finds itself by serial number.
+    site.slapd
+        .ldapmodify(&format!(
+            "dn: dicomDeviceName=MR-SN-A,{0}\nchangetype: modrdn\nnewrdn: dicomDeviceName=MR-ROOM-7\ndeleteoldrdn: 1\n",
+            site.slapd.devices_dn()
+        ))
+        .unwrap();
+    // The AE's connection reference follows the rename (as the site's tool
+    // would do; the lab's slapd has no referential integrity overlay).
+    site.slapd
+        .ldapmodify(&format!(
+            "dn: dicomAETitle=CT1_2,dicomDeviceName=MR-ROOM-7,{0}\nchangetype: modify\nreplace: dicomNetworkConnectionReference\ndicomNetworkConnectionReference: cn=dicom,dicomDeviceName=MR-ROOM-7,{0}\n",
+            site.slapd.devices_dn()
+        ))
+        .unwrap();
+    let fourth = boot(&config, Some(&local), &store).run().await;
+    println!("{}", fourth.report);
+    assert_eq!(
+        fourth.report.configuration_source,
+        Some(Source::Ldap),
+        "{}",
+        fourth.report
+    );
+    assert_eq!(fourth.device.unwrap().name, "MR-ROOM-7");
+    assert!(
+        fourth
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("renamed MR-ROOM-7")),
+        "{}",
+        fourth.report
+    );
+}
