@@ -28,6 +28,7 @@ pub struct SlapdBuilder {
     read_only: bool,
     log_operations: bool,
     tls: bool,
+    size_limit: Option<u32>,
     role: Replication,
 }
 
@@ -49,7 +50,10 @@ impl Default for SlapdBuilder {
             seed: Vec::new(),
             read_only: false,
             log_operations: false,
-            tls: false,
+            // Clients refuse a password bind without TLS: every lab slapd
+            // offers StartTLS and ldaps under its own lab CA.
+            tls: true,
+            size_limit: None,
             role: Replication::None,
         }
     }
@@ -89,6 +93,13 @@ impl SlapdBuilder {
     /// a CA the lab generates ([`Slapd::ca_cert_path`]).
     pub fn tls(mut self, tls: bool) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// `sizelimit N` for every bind DN (stock slapd has 500; the lab
+    /// default is unlimited). Paged results are capped by it too.
+    pub fn size_limit(mut self, entries: u32) -> Self {
+        self.size_limit = Some(entries);
         self
     }
 
@@ -201,8 +212,11 @@ fn write_config(
     }
     conf.push_str(&format!("include {}\n", dir.join("dicom.schema").display()));
     conf.push_str(&format!(
-        "pidfile {}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\nsizelimit unlimited\n",
-        dir.join("slapd.pid").display()
+        "pidfile {}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\nsizelimit {}\n",
+        dir.join("slapd.pid").display(),
+        options
+            .size_limit
+            .map_or("unlimited".to_string(), |n| n.to_string())
     ));
     if options.role == Replication::Provider {
         conf.push_str("moduleload syncprov\n");
