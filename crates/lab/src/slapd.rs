@@ -29,6 +29,7 @@ pub struct SlapdBuilder {
     log_operations: bool,
     tls: bool,
     size_limit: Option<u32>,
+    dicom_tree: bool,
     role: Replication,
 }
 
@@ -54,6 +55,7 @@ impl Default for SlapdBuilder {
             // offers StartTLS and ldaps under its own lab CA.
             tls: true,
             size_limit: None,
+            dicom_tree: true,
             role: Replication::None,
         }
     }
@@ -103,6 +105,14 @@ impl SlapdBuilder {
         self
     }
 
+    /// With `false`, the directory holds only the suffix and the device
+    /// account: a server without a DICOM configuration root (another
+    /// database of the site, H.1.4.1 note 2).
+    pub fn dicom_tree(mut self, present: bool) -> Self {
+        self.dicom_tree = present;
+        self
+    }
+
     /// Writes the configuration, loads the base DIT and the seed, starts
     /// slapd and waits until it accepts connections.
     pub fn start(self) -> Result<Slapd, LabError> {
@@ -118,7 +128,7 @@ impl SlapdBuilder {
         let conf = write_config(dir.path(), &self, ca.as_ref())?;
         // A consumer starts empty and receives everything from its provider.
         if !matches!(self.role, Replication::ConsumerOf(_)) {
-            let mut all = base_dit(&self.suffix);
+            let mut all = base_dit(&self.suffix, self.dicom_tree);
             for seed in &self.seed {
                 all.push('\n');
                 all.push_str(seed.trim_start_matches("version: 1\n"));
@@ -264,25 +274,15 @@ access to *
     Ok(path)
 }
 
-fn base_dit(suffix: &str) -> String {
+fn base_dit(suffix: &str, dicom_tree: bool) -> String {
     let first_dc = suffix
         .split(',')
         .next()
         .and_then(|rdn| rdn.strip_prefix("dc="))
         .unwrap_or("example");
-    format!(
-        "dn: {suffix}
-objectClass: dcObject
-objectClass: organization
-dc: {first_dc}
-o: annexr lab
-
-dn: cn=device,{suffix}
-objectClass: organizationalRole
-objectClass: simpleSecurityObject
-cn: device
-userPassword: {DEVICE_PASSWORD}
-
+    let dicom = if dicom_tree {
+        format!(
+            "
 dn: cn=DICOM Configuration,{suffix}
 objectClass: dicomConfigurationRoot
 cn: DICOM Configuration
@@ -295,6 +295,23 @@ dn: cn=Unique AE Titles Registry,cn=DICOM Configuration,{suffix}
 objectClass: dicomUniqueAETitlesRegistryRoot
 cn: Unique AE Titles Registry
 "
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "dn: {suffix}
+objectClass: dcObject
+objectClass: organization
+dc: {first_dc}
+o: annexr lab
+
+dn: cn=device,{suffix}
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: device
+userPassword: {DEVICE_PASSWORD}
+{dicom}"
     )
 }
 

@@ -271,6 +271,8 @@ type CacheMap = HashMap<String, (Instant, Option<ResolvedAe>)>;
 pub struct LdapClient {
     pub(crate) inner: Arc<Inner>,
     roots: Arc<Mutex<Option<Layout>>>,
+    /// The configured base DN, verified on first use.
+    base: Option<Dn>,
     cache: Arc<std::sync::Mutex<CacheMap>>,
 }
 
@@ -293,13 +295,14 @@ pub(crate) fn check(server: &str, step: &str, r: &ldap3::LdapResult) -> Result<(
 impl LdapClient {
     /// A client for `config`. Nothing is sent until the first operation.
     pub fn new(config: ClientConfig) -> Result<Self> {
-        let roots = match config.base_dn.as_deref() {
-            Some(dn) => Some(Layout::at(Dn::parse(dn)?)),
+        let base = match config.base_dn.as_deref() {
+            Some(dn) => Some(Dn::parse(dn)?),
             None => None,
         };
         Ok(LdapClient {
             inner: Arc::new(Inner::new(config)?),
-            roots: Arc::new(Mutex::new(roots)),
+            roots: Arc::new(Mutex::new(None)),
+            base,
             cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
         })
     }
@@ -324,10 +327,12 @@ impl LdapClient {
         })
     }
 
-    /// Finds the configuration root: the configured base DN, or the entry of
-    /// class `dicomConfigurationRoot` in one of the root DSE's naming
-    /// contexts (H.1.4.1 note 2), with its devices root and registry.
-    /// Remembered for the client's lifetime.
+    /// Finds the configuration root: the configured base DN when it holds
+    /// `cn=Devices` and the registry (else the root is searched below it),
+    /// or the entry of class `dicomConfigurationRoot` in one of the root
+    /// DSE's naming contexts, with its devices root and registry. A server
+    /// without one is passed over for the next server of the list
+    /// (H.1.4.1 note 2). Remembered for the client's lifetime.
     pub async fn locate(&self) -> Result<Counted<Layout>> {
         let mut stats = Stats::default();
         let roots = self.roots_with(&mut stats).await?;
@@ -342,20 +347,83 @@ impl LdapClient {
         if let Some(r) = guard.as_ref() {
             return Ok(r.clone());
         }
-        let (dse, _res, server) = self
-            .inner
-            .search(
-                stats,
-                "",
-                Scope::Base,
-                "(objectClass=*)",
-                &["namingContexts"],
-            )
-            .await?;
-        let contexts: Vec<String> = dse
-            .first()
-            .map(|e| e.strings("namingContexts").map(str::to_string).collect())
-            .unwrap_or_default();
+        let servers = self.inner.config.servers.len();
+        let mut searched = Vec::new();
+        let mut last = String::new();
+        for attempt in 0..servers {
+            match self.discover_here(stats).await {
+                Ok(layout) => {
+                    *guard = Some(layout.clone());
+                    return Ok(layout);
+                }
+                Err(Error::NoConfigurationRoot {
+                    server,
+                    searched: s,
+                }) => {
+                    tracing::info!(server = %server, "no DICOM configuration root here");
+                    searched.extend(s.into_iter().map(|b| format!("{server} {b}")));
+                    last = server;
+                    if attempt + 1 < servers {
+                        self.inner.next_server(stats).await?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::NoConfigurationRoot {
+            server: last,
+            searched,
+        })
+    }
+
+    /// Root discovery on the server connected now.
+    async fn discover_here(&self, stats: &mut Stats) -> Result<Layout> {
+        let (contexts, server) = match &self.base {
+            Some(base) => {
+                let layout = Layout::at(base.clone());
+                let probe = |dn: Dn, class: &str| {
+                    (
+                        dn.to_string(),
+                        Scope::Base,
+                        format!("(objectClass={class})"),
+                        vec!["1.1".to_string()],
+                    )
+                };
+                let (found, server) = self
+                    .inner
+                    .search_many(
+                        stats,
+                        "verify the configured base DN",
+                        vec![
+                            probe(layout.devices_dn(), oc::DEVICES_ROOT),
+                            probe(layout.registry_dn(), oc::UNIQUE_AE_TITLES_REGISTRY_ROOT),
+                        ],
+                    )
+                    .await?;
+                if found.len() == 2 && found.iter().all(|(e, r)| r.rc == 0 && !e.is_empty()) {
+                    return Ok(layout);
+                }
+                tracing::info!(server = %server, "base DN {base} holds no cn=Devices: searching below it");
+                (vec![base.to_string()], server)
+            }
+            None => {
+                let (dse, _res, server) = self
+                    .inner
+                    .search(
+                        stats,
+                        "",
+                        Scope::Base,
+                        "(objectClass=*)",
+                        &["namingContexts"],
+                    )
+                    .await?;
+                let contexts: Vec<String> = dse
+                    .first()
+                    .map(|e| e.strings("namingContexts").map(str::to_string).collect())
+                    .unwrap_or_default();
+                (contexts, server)
+            }
+        };
         let filter = format!(
             "(|(objectClass={})(objectClass={})(objectClass={}))",
             oc::CONFIGURATION_ROOT,
@@ -373,14 +441,20 @@ impl LdapClient {
                 )
             })
             .collect();
-        let (results, _) = self
+        let (results, server) = match self
             .inner
             .search_many(
                 stats,
                 "search naming contexts for dicomConfigurationRoot",
                 requests,
             )
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            // Nothing to search on this server.
+            Err(_) if contexts.is_empty() => (Vec::new(), server),
+            Err(e) => return Err(e),
+        };
         let entries: Vec<LdapEntry> = results.into_iter().flat_map(|(e, _)| e).collect();
         // The model's layout names the two containers conventionally (H.1.4);
         // a root counts only when both are there under those names.
@@ -397,7 +471,6 @@ impl LdapClient {
             if present(oc::DEVICES_ROOT, layout.devices_dn())
                 && present(oc::UNIQUE_AE_TITLES_REGISTRY_ROOT, layout.registry_dn())
             {
-                *guard = Some(layout.clone());
                 return Ok(layout);
             }
         }

@@ -332,6 +332,17 @@ impl Inner {
         Ok(a)
     }
 
+    /// Moves to the next server of the list (root discovery found nothing
+    /// on this one).
+    pub(crate) async fn next_server(&self, stats: &mut Stats) -> Result<()> {
+        let mut guard = self.conn.lock().await;
+        let start = guard.as_ref().map_or(0, |a| a.index + 1) % self.config.servers.len();
+        let a = self.connect_from(start, stats).await?;
+        *guard = Some(a);
+        *self.referral.lock().await = None;
+        Ok(())
+    }
+
     async fn invalidate(&self, generation: u64) {
         let mut guard = self.conn.lock().await;
         if guard.as_ref().is_some_and(|a| a.generation == generation) {

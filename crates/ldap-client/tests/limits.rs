@@ -166,14 +166,23 @@ async fn result_codes_are_named_and_missing_devices_are_not_configured() {
             name: "nobody".into()
         }
     );
-    // A base that does not exist for a search that must succeed: a typed
-    // error named by RFC 4511, never "result code N ()".
+    // A base DN without the tree is not trusted: a typed error.
     let bad = LdapClient::new(tls_config(&slapd).base_dn("cn=nothing,dc=example,dc=org")).unwrap();
     let err = bad.titles_in_use("").await.unwrap_err();
-    assert_eq!(err.result_code(), Some(32), "{err}");
+    assert!(matches!(err, Error::NoConfigurationRoot { .. }), "{err}");
+    // A refused operation is named by RFC 4511, never "result code N ()".
+    let wrong = tls_config(&slapd).simple_bind(slapd.device_dn(), "not-the-Pa55word");
+    let err = LdapClient::new(wrong)
+        .unwrap()
+        .load_device("x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.result_code(), Some(49), "{err}");
     let text = err.to_string();
-    assert!(text.contains("noSuchObject (32)"), "{text}");
+    assert!(text.contains("invalidCredentials (49)"), "{text}");
     assert!(!text.contains("result code"), "{text}");
+    assert!(!text.contains("not-the-Pa55word"), "{text}");
+    assert_eq!(err.action(), "check the bind DN and its password");
     assert!(!err.action().is_empty());
 }
 
@@ -226,4 +235,42 @@ async fn a_hostile_server_gives_typed_errors_and_no_panic() {
         }
     }
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a panic happened");
+}
+
+#[tokio::test]
+async fn root_discovery_moves_on_to_the_server_that_holds_the_tree() {
+    let Some(other) = or_skip(Slapd::builder().dicom_tree(false).start()) else {
+        return;
+    };
+    let Some(dicom) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    let bundle = {
+        let mut pem = std::fs::read_to_string(other.ca_cert_path().unwrap()).unwrap();
+        pem.push_str(&std::fs::read_to_string(dicom.ca_cert_path().unwrap()).unwrap());
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), pem).unwrap();
+        f
+    };
+    // As the SRV list would order them: the server without the tree first.
+    let cfg = ClientConfig::with_servers(vec![other.url(), dicom.url()])
+        .ca_file(bundle.path())
+        .starttls(true);
+    let c = LdapClient::new(cfg.clone()).unwrap();
+    let r = c.locate().await.unwrap();
+    assert_eq!(r.value, layout(&dicom));
+    assert_eq!(r.stats.connects, 2, "{:?}", r.stats);
+    assert_eq!(c.connect().await.unwrap().value, dicom.url());
+
+    // A configured base DN that is the suffix, not the root: searched below.
+    let c = LdapClient::new(cfg.clone().base_dn("dc=example,dc=org")).unwrap();
+    assert_eq!(c.locate().await.unwrap().value, layout(&dicom));
+
+    // No server holds it: a typed error listing what was searched.
+    let only = ClientConfig::new(other.url())
+        .ca_file(other.ca_cert_path().unwrap())
+        .starttls(true);
+    let err = LdapClient::new(only).unwrap().locate().await.unwrap_err();
+    assert!(matches!(err, Error::NoConfigurationRoot { .. }), "{err}");
+    assert!(err.to_string().contains("dc=example,dc=org"), "{err}");
 }
