@@ -28,6 +28,8 @@ pub struct SlapdBuilder {
     read_only: bool,
     log_operations: bool,
     tls: bool,
+    size_limit: Option<u32>,
+    dicom_tree: bool,
     role: Replication,
 }
 
@@ -52,7 +54,11 @@ impl Default for SlapdBuilder {
             seed: Vec::new(),
             read_only: false,
             log_operations: false,
-            tls: false,
+            // Clients refuse a password bind without TLS: every lab slapd
+            // offers StartTLS and ldaps under its own lab CA.
+            tls: true,
+            size_limit: None,
+            dicom_tree: true,
             role: Replication::None,
         }
     }
@@ -95,6 +101,21 @@ impl SlapdBuilder {
         self
     }
 
+    /// `sizelimit N` for every bind DN (stock slapd has 500; the lab
+    /// default is unlimited). Paged results are capped by it too.
+    pub fn size_limit(mut self, entries: u32) -> Self {
+        self.size_limit = Some(entries);
+        self
+    }
+
+    /// With `false`, the directory holds only the suffix and the device
+    /// account: a server without a DICOM configuration root (another
+    /// database of the site, H.1.4.1 note 2).
+    pub fn dicom_tree(mut self, present: bool) -> Self {
+        self.dicom_tree = present;
+        self
+    }
+
     /// Writes the configuration, loads the base DIT and the seed, starts
     /// slapd and waits until it accepts connections.
     pub fn start(self) -> Result<Slapd, LabError> {
@@ -113,7 +134,7 @@ impl SlapdBuilder {
             self.role,
             Replication::ConsumerOf(_) | Replication::LaggingConsumerOf(..)
         ) {
-            let mut all = base_dit(&self.suffix);
+            let mut all = base_dit(&self.suffix, self.dicom_tree);
             for seed in &self.seed {
                 all.push('\n');
                 all.push_str(seed.trim_start_matches("version: 1\n"));
@@ -207,8 +228,11 @@ fn write_config(
     }
     conf.push_str(&format!("include {}\n", dir.join("dicom.schema").display()));
     conf.push_str(&format!(
-        "pidfile {}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\nsizelimit unlimited\n",
-        dir.join("slapd.pid").display()
+        "pidfile {}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\nsizelimit {}\n",
+        dir.join("slapd.pid").display(),
+        options
+            .size_limit
+            .map_or("unlimited".to_string(), |n| n.to_string())
     ));
     if options.role == Replication::Provider {
         conf.push_str("moduleload syncprov\n");
@@ -261,25 +285,15 @@ access to *
     Ok(path)
 }
 
-fn base_dit(suffix: &str) -> String {
+fn base_dit(suffix: &str, dicom_tree: bool) -> String {
     let first_dc = suffix
         .split(',')
         .next()
         .and_then(|rdn| rdn.strip_prefix("dc="))
         .unwrap_or("example");
-    format!(
-        "dn: {suffix}
-objectClass: dcObject
-objectClass: organization
-dc: {first_dc}
-o: annexr lab
-
-dn: cn=device,{suffix}
-objectClass: organizationalRole
-objectClass: simpleSecurityObject
-cn: device
-userPassword: {DEVICE_PASSWORD}
-
+    let dicom = if dicom_tree {
+        format!(
+            "
 dn: cn=DICOM Configuration,{suffix}
 objectClass: dicomConfigurationRoot
 cn: DICOM Configuration
@@ -292,6 +306,23 @@ dn: cn=Unique AE Titles Registry,cn=DICOM Configuration,{suffix}
 objectClass: dicomUniqueAETitlesRegistryRoot
 cn: Unique AE Titles Registry
 "
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "dn: {suffix}
+objectClass: dcObject
+objectClass: organization
+dc: {first_dc}
+o: annexr lab
+
+dn: cn=device,{suffix}
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: device
+userPassword: {DEVICE_PASSWORD}
+{dicom}"
     )
 }
 

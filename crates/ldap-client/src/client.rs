@@ -15,7 +15,107 @@ use tokio::sync::Mutex;
 use crate::alloc::Allocator;
 use crate::config::ClientConfig;
 use crate::conn::{Counted, Inner, Stats, Write};
-use crate::error::{Error, Result, is_refusal_code};
+use crate::error::{Error, Result, is_limit_code, is_refusal_code};
+
+/// Attributes a load asks for: all user attributes (vendor extensions are
+/// kept, H.1.1). Secrets a server may still return are dropped on receipt
+/// ([`SECRET_ATTRIBUTES`]).
+const LOAD_ATTRS: &[&str] = &["*"];
+
+/// Attribute types that hold credentials: never kept from a load, so they
+/// cannot reach the store, JSON or LDIF.
+pub(crate) const SECRET_ATTRIBUTES: &[&str] = &[
+    "userPassword",
+    "authPassword",
+    "userPKCS12",
+    "unicodePwd",
+    "sambaNTPassword",
+    "sambaLMPassword",
+];
+
+fn drop_secrets(entries: &mut [LdapEntry]) {
+    for e in entries {
+        e.attributes.retain(|a| {
+            !SECRET_ATTRIBUTES.iter().any(|s| {
+                a.name.eq_ignore_ascii_case(s)
+                    || a.name
+                        .to_ascii_lowercase()
+                        .starts_with(&format!("{};", s.to_ascii_lowercase()))
+            })
+        });
+    }
+}
+
+/// Final characters that split one level of entries into smaller searches
+/// when a server's size limit is below the level's size (matching on `cn`
+/// ignores case, and every child has a `cn`: the "rest" part makes the
+/// parts complete). Spaces are insignificant in `cn` matching, so a
+/// character is also tried before a space (`"2 scp"`); overlaps are
+/// dropped by DN.
+const SPLIT_CHARS: &str = "0123456789abcdefghijklmnopqrstuvwxyz-_.";
+
+/// How many trailing characters a split may look at before giving up.
+const MAX_SPLIT_DEPTH: usize = 8;
+
+/// A part of one level: the names ending in `suffix` (and, for `rest`,
+/// in no character of [`SPLIT_CHARS`] before it).
+#[derive(Debug, Clone)]
+struct Part {
+    base: String,
+    suffix: String,
+    rest: bool,
+}
+
+impl Part {
+    fn filter(&self) -> String {
+        let suffix = esc(&self.suffix);
+        if !self.rest {
+            return format!("({}=*{suffix})", attr::CN);
+        }
+        let known: String = SPLIT_CHARS
+            .chars()
+            .map(|c| {
+                let c = esc(&c.to_string());
+                if self.suffix.is_empty() {
+                    format!("({}=*{c})", attr::CN)
+                } else {
+                    format!("({cn}=*{c}{suffix})({cn}=*{c} {suffix})", cn = attr::CN)
+                }
+            })
+            .collect();
+        if self.suffix.is_empty() {
+            format!("(!(|{known}))")
+        } else {
+            format!("(&({}=*{suffix})(!(|{known})))", attr::CN)
+        }
+    }
+
+    /// The parts of this one, one trailing character further.
+    fn split(&self) -> Vec<Part> {
+        let spaced = !self.suffix.is_empty();
+        let mut parts: Vec<Part> = SPLIT_CHARS
+            .chars()
+            .flat_map(|c| {
+                let mut suffixes = vec![format!("{c}{}", self.suffix)];
+                if spaced {
+                    suffixes.push(format!("{c} {}", self.suffix));
+                }
+                suffixes
+            })
+            .map(|suffix| Part {
+                base: self.base.clone(),
+                suffix,
+                rest: false,
+            })
+            .collect();
+        parts.push(Part {
+            base: self.base.clone(),
+            suffix: self.suffix.clone(),
+            rest: true,
+        });
+        parts
+    }
+}
 
 /// Loading a device either finds it or finds that it is not configured: the
 /// "unconfigured device" of R.1.2.2 step 4, which leads to installation.
@@ -242,6 +342,8 @@ fn retain_installed(aes: &mut Vec<ResolvedAe>) {
 pub struct LdapClient {
     pub(crate) inner: Arc<Inner>,
     roots: Arc<Mutex<Option<Layout>>>,
+    /// The configured base DN, verified on first use.
+    base: Option<Dn>,
     cache: Arc<std::sync::Mutex<CacheMap>>,
 }
 
@@ -264,13 +366,14 @@ pub(crate) fn check(server: &str, step: &str, r: &ldap3::LdapResult) -> Result<(
 impl LdapClient {
     /// A client for `config`. Nothing is sent until the first operation.
     pub fn new(config: ClientConfig) -> Result<Self> {
-        let roots = match config.base_dn.as_deref() {
-            Some(dn) => Some(Layout::at(Dn::parse(dn)?)),
+        let base = match config.base_dn.as_deref() {
+            Some(dn) => Some(Dn::parse(dn)?),
             None => None,
         };
         Ok(LdapClient {
             inner: Arc::new(Inner::new(config)?),
-            roots: Arc::new(Mutex::new(roots)),
+            roots: Arc::new(Mutex::new(None)),
+            base,
             cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
         })
     }
@@ -295,10 +398,12 @@ impl LdapClient {
         })
     }
 
-    /// Finds the configuration root: the configured base DN, or the entry of
-    /// class `dicomConfigurationRoot` in one of the root DSE's naming
-    /// contexts (H.1.4.1 note 2), with its devices root and registry.
-    /// Remembered for the client's lifetime.
+    /// Finds the configuration root: the configured base DN when it holds
+    /// `cn=Devices` and the registry (else the root is searched below it),
+    /// or the entry of class `dicomConfigurationRoot` in one of the root
+    /// DSE's naming contexts, with its devices root and registry. A server
+    /// without one is passed over for the next server of the list
+    /// (H.1.4.1 note 2). Remembered for the client's lifetime.
     pub async fn locate(&self) -> Result<Counted<Layout>> {
         let mut stats = Stats::default();
         let roots = self.roots_with(&mut stats).await?;
@@ -313,20 +418,83 @@ impl LdapClient {
         if let Some(r) = guard.as_ref() {
             return Ok(r.clone());
         }
-        let (dse, _res, server) = self
-            .inner
-            .search(
-                stats,
-                "",
-                Scope::Base,
-                "(objectClass=*)",
-                &["namingContexts"],
-            )
-            .await?;
-        let contexts: Vec<String> = dse
-            .first()
-            .map(|e| e.strings("namingContexts").map(str::to_string).collect())
-            .unwrap_or_default();
+        let servers = self.inner.config.servers.len();
+        let mut searched = Vec::new();
+        let mut last = String::new();
+        for attempt in 0..servers {
+            match self.discover_here(stats).await {
+                Ok(layout) => {
+                    *guard = Some(layout.clone());
+                    return Ok(layout);
+                }
+                Err(Error::NoConfigurationRoot {
+                    server,
+                    searched: s,
+                }) => {
+                    tracing::info!(server = %server, "no DICOM configuration root here");
+                    searched.extend(s.into_iter().map(|b| format!("{server} {b}")));
+                    last = server;
+                    if attempt + 1 < servers {
+                        self.inner.next_server(stats).await?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::NoConfigurationRoot {
+            server: last,
+            searched,
+        })
+    }
+
+    /// Root discovery on the server connected now.
+    async fn discover_here(&self, stats: &mut Stats) -> Result<Layout> {
+        let (contexts, server) = match &self.base {
+            Some(base) => {
+                let layout = Layout::at(base.clone());
+                let probe = |dn: Dn, class: &str| {
+                    (
+                        dn.to_string(),
+                        Scope::Base,
+                        format!("(objectClass={class})"),
+                        vec!["1.1".to_string()],
+                    )
+                };
+                let (found, server) = self
+                    .inner
+                    .search_many(
+                        stats,
+                        "verify the configured base DN",
+                        vec![
+                            probe(layout.devices_dn(), oc::DEVICES_ROOT),
+                            probe(layout.registry_dn(), oc::UNIQUE_AE_TITLES_REGISTRY_ROOT),
+                        ],
+                    )
+                    .await?;
+                if found.len() == 2 && found.iter().all(|(e, r)| r.rc == 0 && !e.is_empty()) {
+                    return Ok(layout);
+                }
+                tracing::info!(server = %server, "base DN {base} holds no cn=Devices: searching below it");
+                (vec![base.to_string()], server)
+            }
+            None => {
+                let (dse, _res, server) = self
+                    .inner
+                    .search(
+                        stats,
+                        "",
+                        Scope::Base,
+                        "(objectClass=*)",
+                        &["namingContexts"],
+                    )
+                    .await?;
+                let contexts: Vec<String> = dse
+                    .first()
+                    .map(|e| e.strings("namingContexts").map(str::to_string).collect())
+                    .unwrap_or_default();
+                (contexts, server)
+            }
+        };
         let filter = format!(
             "(|(objectClass={})(objectClass={})(objectClass={}))",
             oc::CONFIGURATION_ROOT,
@@ -344,14 +512,20 @@ impl LdapClient {
                 )
             })
             .collect();
-        let (results, _) = self
+        let (results, server) = match self
             .inner
             .search_many(
                 stats,
                 "search naming contexts for dicomConfigurationRoot",
                 requests,
             )
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            // Nothing to search on this server.
+            Err(_) if contexts.is_empty() => (Vec::new(), server),
+            Err(e) => return Err(e),
+        };
         let entries: Vec<LdapEntry> = results.into_iter().flat_map(|(e, _)| e).collect();
         // The model's layout names the two containers conventionally (H.1.4);
         // a root counts only when both are there under those names.
@@ -368,7 +542,6 @@ impl LdapClient {
             if present(oc::DEVICES_ROOT, layout.devices_dn())
                 && present(oc::UNIQUE_AE_TITLES_REGISTRY_ROOT, layout.registry_dn())
             {
-                *guard = Some(layout.clone());
                 return Ok(layout);
             }
         }
@@ -395,15 +568,146 @@ impl LdapClient {
         name: &str,
     ) -> Result<DeviceLookup> {
         let ddn = roots.device_dn(name).to_string();
-        let (entries, res, server) = self
+        let step = format!("load device {ddn}");
+        let (mut entries, res, server) = self
             .inner
-            .search(stats, &ddn, Scope::Subtree, "(objectClass=*)", &["*"])
+            .search_paged(stats, &ddn, "(objectClass=*)", LOAD_ATTRS)
             .await?;
-        if res.rc == 32 || entries.is_empty() {
+        match res.rc {
+            0 => {}
+            32 => return Ok(DeviceLookup::NotConfigured { name: name.into() }),
+            rc if is_limit_code(rc) => {
+                tracing::info!(server = %server, "{step}: the server limited the read ({}); reading level by level", crate::error::rc_name(rc));
+                match self.load_levels(stats, &ddn, &step).await? {
+                    Some(all) => entries = all,
+                    None => return Ok(DeviceLookup::NotConfigured { name: name.into() }),
+                }
+            }
+            _ => return Err(Error::ldap(&server, step, &res)),
+        }
+        if entries.is_empty() {
             return Ok(DeviceLookup::NotConfigured { name: name.into() });
         }
-        check(&server, &format!("load device {ddn}"), &res)?;
+        drop_secrets(&mut entries);
         Ok(DeviceLookup::Found(Device::from_entries(&entries)?))
+    }
+
+    /// The device read level by level, for servers whose size limit is
+    /// below the device's size: the device entry and its children in one
+    /// round trip, then the children of every AE (transfer capabilities)
+    /// pipelined; a level still over the limit is split by name.
+    /// `None` when the device is not there.
+    async fn load_levels(
+        &self,
+        stats: &mut Stats,
+        ddn: &str,
+        step: &str,
+    ) -> Result<Option<Vec<LdapEntry>>> {
+        let all = |base: &str, scope: Scope| {
+            (
+                base.to_string(),
+                scope,
+                "(objectClass=*)".to_string(),
+                LOAD_ATTRS.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        let (first, server) = self
+            .inner
+            .search_many(
+                stats,
+                step,
+                vec![all(ddn, Scope::Base), all(ddn, Scope::OneLevel)],
+            )
+            .await?;
+        let mut first = first.into_iter();
+        let (Some((device, device_res)), Some((children, children_res))) =
+            (first.next(), first.next())
+        else {
+            return Err(Error::Config("pipelined read lost a result".into()));
+        };
+        if device_res.rc == 32 {
+            return Ok(None);
+        }
+        crate::client::check(&server, step, &device_res)?;
+        let mut out = device;
+        let children = if is_limit_code(children_res.rc) {
+            self.read_split(stats, step, vec![ddn.to_string()]).await?
+        } else {
+            crate::client::check(&server, step, &children_res)?;
+            children
+        };
+        let ae_dns: Vec<String> = children
+            .iter()
+            .filter(|e| e.has_object_class(oc::NETWORK_AE))
+            .map(|e| e.dn.to_string())
+            .collect();
+        out.extend(children);
+        let requests = ae_dns.iter().map(|d| all(d, Scope::OneLevel)).collect();
+        let (levels, server) = self.inner.search_many(stats, step, requests).await?;
+        let mut split = Vec::new();
+        for ((entries, res), dn) in levels.into_iter().zip(&ae_dns) {
+            if is_limit_code(res.rc) {
+                split.push(dn.clone());
+            } else {
+                crate::client::check(&server, step, &res)?;
+                out.extend(entries);
+            }
+        }
+        if !split.is_empty() {
+            out.extend(self.read_split(stats, step, split).await?);
+        }
+        Ok(Some(out))
+    }
+
+    /// The children of each base, in disjoint parts by their names' last
+    /// characters (one more character for each part still over the
+    /// server's limit), each round of parts pipelined.
+    async fn read_split(
+        &self,
+        stats: &mut Stats,
+        step: &str,
+        bases: Vec<String>,
+    ) -> Result<Vec<LdapEntry>> {
+        let attrs: Vec<String> = LOAD_ATTRS.iter().map(|a| a.to_string()).collect();
+        let mut todo: Vec<Part> = bases
+            .into_iter()
+            .flat_map(|base| {
+                Part {
+                    base,
+                    suffix: String::new(),
+                    rest: false,
+                }
+                .split()
+            })
+            .collect();
+        let mut out: Vec<LdapEntry> = Vec::new();
+        let mut seen = HashSet::new();
+        for depth in 1..=MAX_SPLIT_DEPTH {
+            let requests = todo
+                .iter()
+                .map(|p| (p.base.clone(), Scope::OneLevel, p.filter(), attrs.clone()))
+                .collect();
+            let (results, server) = self.inner.search_many(stats, step, requests).await?;
+            let mut next = Vec::new();
+            for ((entries, res), part) in results.into_iter().zip(&todo) {
+                if is_limit_code(res.rc) && !part.rest && depth < MAX_SPLIT_DEPTH {
+                    next.extend(part.split());
+                } else {
+                    // A part that cannot be split further: say so by name.
+                    crate::client::check(&server, step, &res)?;
+                    out.extend(
+                        entries
+                            .into_iter()
+                            .filter(|e| seen.insert(e.dn.to_string())),
+                    );
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            todo = next;
+        }
+        Ok(out)
     }
 
     /// R.3: resolves an AE title to its device, connections and installed

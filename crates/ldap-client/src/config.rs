@@ -15,6 +15,11 @@ impl Secret {
         Secret(s.into())
     }
 
+    /// True for an empty secret (which would make an unauthenticated bind).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The secret itself, for the one place that sends it (the bind).
     pub(crate) fn expose(&self) -> &str {
         &self.0
@@ -129,8 +134,21 @@ pub struct ClientConfig {
     /// found through the root DSE's naming contexts.
     pub base_dn: Option<String>,
     /// Follow write referrals (a read-only replica) to the provider, binding
-    /// there with the same credentials.
+    /// there with the same credentials. Off by default; when on, only to a
+    /// host of [`ClientConfig::servers`] or [`ClientConfig::referral_hosts`],
+    /// never from TLS to plain, and only until the primary reconnects.
     pub follow_referrals: bool,
+    /// Further `host:port` pairs a referral may lead to (the SRV-discovered
+    /// set, for example), besides those of `servers`.
+    pub referral_hosts: Vec<String>,
+    /// Allow a simple bind with a password over an unencrypted connection.
+    /// Off by default: `ldap://` with credentials then uses StartTLS.
+    pub allow_plaintext_bind: bool,
+    /// Most entries one search may return (sent to the server as its size
+    /// limit and enforced here). Larger devices are read level by level.
+    pub size_limit: u32,
+    /// Page size of paged results (RFC 2696) for device loads.
+    pub page_size: u32,
     /// How long a resolved AE stays in the cache.
     pub cache_ttl: Duration,
     /// How long a "not found" stays in the cache (kept short: a device being
@@ -140,7 +158,8 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// A configuration for one server with the defaults: anonymous bind,
-    /// 5 s connect and 10 s operation timeouts, referrals followed,
+    /// 5 s connect and 10 s operation timeouts, referrals not followed,
+    /// no plaintext bind, 10,000 entries per search, pages of 1,000,
     /// 60 s cache, 2 s negative cache.
     pub fn new(server: impl Into<String>) -> Self {
         ClientConfig::with_servers(vec![server.into()])
@@ -155,7 +174,11 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(10),
             base_dn: None,
-            follow_referrals: true,
+            follow_referrals: false,
+            referral_hosts: Vec::new(),
+            allow_plaintext_bind: false,
+            size_limit: 10_000,
+            page_size: 1_000,
             cache_ttl: Duration::from_secs(60),
             negative_cache_ttl: Duration::from_secs(2),
         }
@@ -165,6 +188,35 @@ impl ClientConfig {
     pub fn simple_bind(mut self, dn: impl Into<String>, password: impl Into<String>) -> Self {
         self.bind = Bind::simple(dn, password);
         self
+    }
+
+    /// Builder: allow a simple bind with a password without TLS (unsafe:
+    /// the password travels in clear).
+    pub fn allow_plaintext_bind(mut self, on: bool) -> Self {
+        self.allow_plaintext_bind = on;
+        self
+    }
+
+    /// Builder: follow write referrals (see [`ClientConfig::follow_referrals`]).
+    pub fn follow_referrals(mut self, on: bool) -> Self {
+        self.follow_referrals = on;
+        self
+    }
+
+    /// True when a connection to `server` would carry a password without
+    /// TLS: only possible with [`ClientConfig::allow_plaintext_bind`].
+    pub fn binds_in_clear(&self, server: &str) -> bool {
+        matches!(self.bind, Bind::Simple { .. })
+            && server.starts_with("ldap://")
+            && !self.starttls_for(server)
+    }
+
+    /// Whether a connection to `server` is upgraded with StartTLS: when
+    /// asked, and always for a password bind unless plaintext is allowed.
+    pub fn starttls_for(&self, server: &str) -> bool {
+        server.starts_with("ldap://")
+            && (self.tls.starttls
+                || (matches!(self.bind, Bind::Simple { .. }) && !self.allow_plaintext_bind))
     }
 
     /// Builder: StartTLS on `ldap://` URLs.

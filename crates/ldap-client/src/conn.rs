@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Mod, Scope};
+use ldap3::{Ldap, LdapError, LdapResult, Mod, Scope, SearchOptions};
 use tokio::sync::Mutex;
 
 use annexr_model::{Attribute, Dn, LdapEntry};
@@ -16,6 +16,11 @@ use ldap3::asn1::StructureTag;
 
 use crate::config::{Bind, ClientConfig};
 use crate::error::{Error, Result};
+use crate::guard::{self, Target, Violation};
+
+/// Searches sent together on one connection at most (the rest wait for a
+/// later round trip), so one load cannot flood a server.
+pub(crate) const MAX_PIPELINED: usize = 32;
 
 /// What an operation cost on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,70 +74,60 @@ struct Active {
     server: String,
     index: usize,
     generation: u64,
+    violation: Violation,
+    /// TLS protects this connection (ldaps or StartTLS).
+    encrypted: bool,
 }
 
 pub(crate) struct Inner {
     pub(crate) config: ClientConfig,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Arc<rustls::ClientConfig>,
     conn: Mutex<Option<Active>>,
     referral: Mutex<Option<Active>>,
     generation: AtomicU64,
 }
 
-fn tls_config(config: &ClientConfig) -> Result<Option<Arc<rustls::ClientConfig>>> {
-    // One provider for the process (ring), so ldap3's default config works too.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let correction = config.tls.clock_correction;
-    let roots = match &config.tls.ca_file {
-        Some(path) => ca_file_roots(path)?,
-        // ldap3's default config (native roots) serves unless the clock
-        // needs correcting, which only a config of our own can do.
-        None if correction.is_some() => native_roots()?,
-        None => return Ok(None),
-    };
+fn tls_config(config: &ClientConfig) -> Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = &config.tls.ca_file {
+        let bad = |cause: String| Error::Config(format!("CA file {}: {cause}", path.display()));
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
+            let cert = cert.map_err(|e| bad(e.to_string()))?;
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(bad("no certificate in it".into()));
+        }
+    } else {
+        // The system store; certificates that fail to load are skipped,
+        // but an empty store is an error rather than a silent "trust none".
+        let native = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+        if added == 0 && !config.tls.insecure_skip_verify {
+            return Err(Error::Config(
+                "no system CA certificate could be loaded: set a CA file".into(),
+            ));
+        }
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = match correction {
+    // A battery clock years off would fail every certificate: with an
+    // NTP-measured correction, rustls checks validity against corrected time.
+    let builder = match config.tls.clock_correction {
         Some(c) => rustls::ClientConfig::builder_with_details(provider, Arc::new(CorrectedTime(c))),
         None => rustls::ClientConfig::builder_with_provider(provider),
     };
-    let tls = builder
+    let mut tls = builder
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(Some(Arc::new(tls)))
-}
-
-fn ca_file_roots(path: &std::path::Path) -> Result<rustls::RootCertStore> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let bad = |cause: String| Error::Config(format!("CA file {}: {cause}", path.display()));
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
-        let cert = cert.map_err(|e| bad(e.to_string()))?;
-        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    if config.tls.insecure_skip_verify {
+        tls.dangerous()
+            .set_certificate_verifier(Arc::new(NoVerification));
     }
-    if roots.is_empty() {
-        return Err(bad("no certificate in it".into()));
-    }
-    Ok(roots)
-}
-
-fn native_roots() -> Result<rustls::RootCertStore> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        let why = found
-            .errors
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "none found".into());
-        return Err(Error::Config(format!(
-            "system CA certificates: {why}; set a CA file"
-        )));
-    }
-    Ok(roots)
+    Ok(Arc::new(tls))
 }
 
 /// The time rustls checks certificates against: the system clock plus the
@@ -145,6 +140,46 @@ impl rustls::time_provider::TimeProvider for CorrectedTime {
         let now = self.0.apply(std::time::SystemTime::now())?;
         let since = now.duration_since(std::time::UNIX_EPOCH).ok()?;
         Some(rustls::pki_types::UnixTime::since_unix_epoch(since))
+    }
+}
+/// `insecure_skip_verify`: accepts any certificate (test setups only).
+#[derive(Debug)]
+struct NoVerification;
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -168,9 +203,21 @@ impl Inner {
             return Err(Error::Config("no LDAP server given".into()));
         }
         for s in &config.servers {
-            if !(s.starts_with("ldap://") || s.starts_with("ldaps://")) {
+            if Target::parse(s).is_none() {
                 return Err(Error::Config(format!(
-                    "{s}: only ldap:// and ldaps:// URLs are supported"
+                    "{s}: only ldap://host[:port] and ldaps://host[:port] URLs are supported"
+                )));
+            }
+        }
+        if let Bind::Simple { dn, password } = &config.bind {
+            if dn.trim().is_empty() {
+                return Err(Error::Config("simple bind with an empty bind DN".into()));
+            }
+            if password.is_empty() {
+                // RFC 4513 5.1.2: an empty password is an unauthenticated
+                // bind, which some servers treat as anonymous.
+                return Err(Error::Config(format!(
+                    "bind DN {dn} has no password (an empty password would be an unauthenticated bind)"
                 )));
             }
         }
@@ -184,31 +231,37 @@ impl Inner {
         })
     }
 
-    /// Connects and binds to one server.
-    async fn open(&self, server: &str, stats: &mut Stats) -> Result<Ldap> {
+    /// Connects and binds to one server. `must_encrypt` refuses a
+    /// connection without TLS (a referral from a TLS connection).
+    async fn open(
+        &self,
+        server: &str,
+        stats: &mut Stats,
+        must_encrypt: bool,
+    ) -> Result<(Ldap, Violation, bool)> {
         let cfg = &self.config;
-        let mut settings = LdapConnSettings::new().set_conn_timeout(cfg.connect_timeout);
-        let starttls = cfg.tls.starttls && server.starts_with("ldap://");
-        settings = settings.set_starttls(starttls);
-        if let Some(tls) = &self.tls {
-            settings = settings.set_config(tls.clone());
-        }
-        if cfg.tls.insecure_skip_verify {
-            settings = settings.set_no_tls_verify(true);
-        }
         let connect_err = |cause: String| Error::Connect {
             server: server.to_string(),
             cause,
         };
+        let target = Target::parse(server)
+            .ok_or_else(|| Error::Config(format!("{server}: not an ldap:// or ldaps:// URL")))?;
+        let starttls = cfg.starttls_for(server) || (must_encrypt && !target.tls);
+        if cfg.binds_in_clear(server) && !starttls {
+            tracing::warn!(server = %server, "simple bind without TLS (allow_plaintext_bind): the password travels in clear");
+        }
+        let encrypted = target.tls || starttls;
         let fut = async {
-            let (conn, mut ldap) = LdapConnAsync::with_settings(settings, server)
+            let guarded = guard::connect(&target, starttls, &self.tls, cfg.size_limit)
                 .await
-                .map_err(|e| connect_err(e.to_string()))?;
+                .map_err(connect_err)?;
+            let mut ldap = guarded.ldap;
             stats.connects += 1;
             if starttls {
                 stats.round_trips += 1;
                 stats.requests += 1;
             }
+            let conn = guarded.conn;
             tokio::spawn(async move {
                 if let Err(e) = conn.drive().await {
                     tracing::debug!("LDAP connection ended: {e}");
@@ -217,10 +270,14 @@ impl Inner {
             if let Bind::Simple { dn, password } = &cfg.bind {
                 stats.round_trips += 1;
                 stats.requests += 1;
-                let r = ldap
-                    .simple_bind(dn, password.expose())
-                    .await
-                    .map_err(|e| connect_err(format!("bind: {e}")))?;
+                let r = ldap.simple_bind(dn, password.expose()).await;
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Err(violation_or(&guarded.violation, server, "bind")
+                            .unwrap_or_else(|| connect_err(format!("bind: {e}"))));
+                    }
+                };
                 if r.rc != 0 {
                     return Err(Error::Bind {
                         server: server.to_string(),
@@ -230,15 +287,16 @@ impl Inner {
                     });
                 }
             }
-            Ok(ldap)
+            Ok((ldap, guarded.violation, encrypted))
         };
-        // The connect timeout of ldap3 covers TCP only; this covers TLS and bind too.
-        match tokio::time::timeout(cfg.connect_timeout + cfg.operation_timeout, fut).await {
+        let limit = cfg.connect_timeout + cfg.operation_timeout;
+        // Covers TCP, TLS and bind together.
+        match tokio::time::timeout(limit, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout {
                 server: server.to_string(),
                 step: "connect and bind".into(),
-                after: cfg.connect_timeout + cfg.operation_timeout,
+                after: limit,
             }),
         }
     }
@@ -251,14 +309,16 @@ impl Inner {
         for k in 0..n {
             let index = (start + k) % n;
             let server = &self.config.servers[index];
-            match self.open(server, stats).await {
-                Ok(ldap) => {
+            match self.open(server, stats, false).await {
+                Ok((ldap, violation, encrypted)) => {
                     tracing::info!(server = %server, "LDAP connected");
                     return Ok(Active {
                         ldap,
                         server: server.clone(),
                         index,
                         generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
+                        violation,
+                        encrypted,
                     });
                 }
                 Err(e) => {
@@ -285,7 +345,20 @@ impl Inner {
         }
         let a = self.connect_from(start, stats).await?;
         *guard = Some(a.clone());
+        // A redirect lasts only as long as the connection that was referred.
+        *self.referral.lock().await = None;
         Ok(a)
+    }
+
+    /// Moves to the next server of the list (root discovery found nothing
+    /// on this one).
+    pub(crate) async fn next_server(&self, stats: &mut Stats) -> Result<()> {
+        let mut guard = self.conn.lock().await;
+        let start = guard.as_ref().map_or(0, |a| a.index + 1) % self.config.servers.len();
+        let a = self.connect_from(start, stats).await?;
+        *guard = Some(a);
+        *self.referral.lock().await = None;
+        Ok(())
     }
 
     async fn invalidate(&self, generation: u64) {
@@ -326,6 +399,11 @@ impl Inner {
             stats.requests += requests;
             match tokio::time::timeout(limit, op(active.ldap.clone())).await {
                 Ok(Ok(v)) => return Ok((v, active.server)),
+                Ok(Err(_)) if violation_or(&active.violation, &active.server, step).is_some() => {
+                    self.invalidate(active.generation).await;
+                    return Err(violation_or(&active.violation, &active.server, step)
+                        .unwrap_or_else(|| Error::Config("no violation".into())));
+                }
                 Ok(Err(e)) if is_transport(&e) => {
                     tracing::info!(server = %active.server, "{step}: connection lost ({e}); reconnecting once");
                     self.invalidate(active.generation).await;
@@ -367,17 +445,104 @@ impl Inner {
     ) -> Result<(Vec<LdapEntry>, LdapResult, String)> {
         let step = format!("search {base} {filter}");
         let attrs: Vec<String> = attrs.iter().map(|s| s.to_string()).collect();
+        let options = self.search_options();
         let ((entries, res), server) = self
             .run(&step, 1, stats, |mut ldap| {
                 let attrs = attrs.clone();
+                let options = options.clone();
                 async move {
-                    let r = ldap.search(base, scope, filter, attrs).await?;
+                    let r = ldap
+                        .with_search_options(options)
+                        .search(base, scope, filter, attrs)
+                        .await?;
                     Ok((r.0, r.1))
                 }
             })
             .await?;
+        self.within_limit(entries.len(), &server, &step)?;
         let entries = entries_of(entries, &server)?;
         Ok((entries, res, server))
+    }
+
+    /// The size and time limit sent with every search.
+    fn search_options(&self) -> SearchOptions {
+        let secs = self
+            .config
+            .operation_timeout
+            .as_secs()
+            .clamp(1, i32::MAX as u64) as i32;
+        let size = self.config.size_limit.min(i32::MAX as u32) as i32;
+        SearchOptions::new().sizelimit(size).timelimit(secs)
+    }
+
+    fn within_limit(&self, n: usize, server: &str, step: &str) -> Result<()> {
+        if n > self.config.size_limit as usize {
+            return Err(Error::TooManyEntries {
+                server: server.to_string(),
+                step: step.to_string(),
+                limit: self.config.size_limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// A subtree search with paged results (RFC 2696), one round trip per
+    /// page. The final result tells whether the server cut it short
+    /// (3/4/11); the entries read so far come back with it.
+    pub(crate) async fn search_paged(
+        &self,
+        stats: &mut Stats,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<(Vec<LdapEntry>, LdapResult, String)> {
+        use ldap3::controls::{PagedResults, RawControl};
+        let step = format!("paged search {base} {filter}");
+        let attrs: Vec<String> = attrs.iter().map(|s| s.to_string()).collect();
+        let page = self.config.page_size.clamp(1, i32::MAX as u32) as i32;
+        let mut cookie: Vec<u8> = Vec::new();
+        let mut all = Vec::new();
+        loop {
+            let options = self.search_options();
+            let ((entries, res), server) = self
+                .run(&step, 1, stats, |mut ldap| {
+                    let attrs = attrs.clone();
+                    let options = options.clone();
+                    let control: RawControl = PagedResults {
+                        size: page,
+                        cookie: cookie.clone(),
+                    }
+                    .into();
+                    async move {
+                        let r = ldap
+                            .with_search_options(options)
+                            .with_controls(vec![control])
+                            .search(base, Scope::Subtree, filter, attrs)
+                            .await?;
+                        Ok((r.0, r.1))
+                    }
+                })
+                .await?;
+            self.within_limit(all.len() + entries.len(), &server, &step)?;
+            all.extend(entries_of(entries, &server)?);
+            let next = res
+                .ctrls
+                .iter()
+                .find(|c| c.1.ctype == "1.2.840.113556.1.4.319")
+                .and_then(|c| c.1.val.as_deref())
+                .map(crate::frame::paged_cookie)
+                .transpose()
+                .map_err(|e| Error::Protocol {
+                    server: server.clone(),
+                    step: step.clone(),
+                    cause: e.0,
+                })?
+                .unwrap_or_default();
+            if res.rc != 0 || next.is_empty() {
+                return Ok((all, res, server));
+            }
+            cookie = next;
+        }
     }
 
     /// Several searches sent together on the one connection (pipelined) and
@@ -391,17 +556,43 @@ impl Inner {
         if requests.is_empty() {
             return Ok((Vec::new(), self.server().await));
         }
+        let mut out = Vec::with_capacity(requests.len());
+        let mut server = String::new();
+        let mut requests = requests;
+        while !requests.is_empty() {
+            let rest = requests.split_off(requests.len().min(MAX_PIPELINED));
+            let (mut part, s) = self.search_batch(stats, step, requests).await?;
+            out.append(&mut part);
+            server = s;
+            requests = rest;
+        }
+        Ok((out, server))
+    }
+
+    /// Up to [`MAX_PIPELINED`] searches in one round trip.
+    async fn search_batch(
+        &self,
+        stats: &mut Stats,
+        step: &str,
+        requests: Vec<(String, Scope, String, Vec<String>)>,
+    ) -> Result<(Vec<(Vec<LdapEntry>, LdapResult)>, String)> {
         let n = requests.len() as u32;
         let requests = Arc::new(requests);
+        let options = self.search_options();
         let (results, server) = self
             .run(step, n, stats, |ldap| {
                 let requests = requests.clone();
+                let options = options.clone();
                 async move {
                     let mut set = tokio::task::JoinSet::new();
                     for (i, (base, scope, filter, attrs)) in requests.iter().cloned().enumerate() {
                         let mut ldap = ldap.clone();
+                        let options = options.clone();
                         set.spawn(async move {
-                            let r = ldap.search(&base, scope, &filter, attrs).await;
+                            let r = ldap
+                                .with_search_options(options)
+                                .search(&base, scope, &filter, attrs)
+                                .await;
                             (i, r)
                         });
                     }
@@ -421,6 +612,7 @@ impl Inner {
             .await?;
         let mut out = Vec::with_capacity(results.len());
         for (entries, res) in results {
+            self.within_limit(entries.len(), &server, step)?;
             out.push((entries_of(entries, &server)?, res));
         }
         Ok((out, server))
@@ -461,15 +653,25 @@ impl Inner {
             .await?;
         if res.rc == 10
             && self.config.follow_referrals
-            && let Some(url) = res.refs.iter().find_map(|r| referral_server(r))
+            && let Some(url) = res
+                .refs
+                .iter()
+                .filter_map(|r| referral_server(r))
+                .find(|u| self.referral_allowed(u))
         {
             tracing::info!(server = %server, "write referred to {url}");
-            let a = self.open(&url, stats).await.map(|ldap| Active {
-                ldap,
-                server: url.clone(),
-                index: usize::MAX,
-                generation: 0,
-            });
+            let from_tls = self.conn.lock().await.as_ref().is_some_and(|a| a.encrypted);
+            let a = self
+                .open(&url, stats, from_tls)
+                .await
+                .map(|(ldap, violation, encrypted)| Active {
+                    ldap,
+                    server: url.clone(),
+                    index: usize::MAX,
+                    generation: 0,
+                    violation,
+                    encrypted,
+                });
             match a {
                 Ok(a) => {
                     *self.referral.lock().await = Some(a);
@@ -483,6 +685,31 @@ impl Inner {
             }
         }
         Ok((res, server))
+    }
+
+    /// A referral may lead only to a host of the configured (or SRV) set.
+    fn referral_allowed(&self, url: &str) -> bool {
+        let Some(t) = Target::parse(url) else {
+            return false;
+        };
+        let hostport = format!("{}:{}", t.host, t.port).to_ascii_lowercase();
+        let known = self
+            .config
+            .servers
+            .iter()
+            .filter_map(|s| Target::parse(s))
+            .map(|k| format!("{}:{}", k.host, k.port).to_ascii_lowercase())
+            .chain(
+                self.config
+                    .referral_hosts
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase()),
+            )
+            .any(|k| k == hostport);
+        if !known {
+            tracing::warn!("referral to {url} not followed: not a configured LDAP server");
+        }
+        known
     }
 
     async fn referral_write(
@@ -514,6 +741,16 @@ impl Inner {
             }),
         }
     }
+}
+
+/// The typed error for a connection the guard closed, if it did.
+fn violation_or(violation: &Violation, server: &str, step: &str) -> Option<Error> {
+    let cause = violation.lock().ok()?.clone()?;
+    Some(Error::Protocol {
+        server: server.to_string(),
+        step: step.to_string(),
+        cause,
+    })
 }
 
 /// Search result entries as model entries. ldap3's `SearchEntry::construct`

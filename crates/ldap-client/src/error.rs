@@ -18,7 +18,7 @@ pub enum Error {
         cause: String,
     },
     /// The server refused the bind.
-    #[error("{server}: bind as {who}: result code {rc} ({text})")]
+    #[error("{server}: bind as {who}: {}{}", rc_name(*.rc), detail(.text))]
     Bind {
         /// The server URL.
         server: String,
@@ -52,8 +52,9 @@ pub enum Error {
         /// What the transport said.
         cause: String,
     },
-    /// The server answered an operation with an unexpected result code.
-    #[error("{server}: {step}: result code {rc} ({text})")]
+    /// The server answered an operation with an unexpected result code,
+    /// named by its RFC 4511 name (see [`rc_name`]).
+    #[error("{server}: {step}: {}{}", rc_name(*.rc), detail(.text))]
     Ldap {
         /// The server URL.
         server: String,
@@ -63,6 +64,29 @@ pub enum Error {
         rc: u32,
         /// The server's diagnostic text.
         text: String,
+    },
+    /// The server sent something that is not LDAP as RFC 4511 defines it
+    /// (malformed or oversized message, a reply to no request): the
+    /// connection was closed before the client library parsed it.
+    #[error("{server}: {step}: the server broke the LDAP protocol: {cause}")]
+    Protocol {
+        /// The server URL.
+        server: String,
+        /// The step.
+        step: String,
+        /// What was wrong with the message.
+        cause: String,
+    },
+    /// A search returned more entries than the client accepts
+    /// ([`crate::ClientConfig::size_limit`]).
+    #[error("{server}: {step}: more than {limit} entries")]
+    TooManyEntries {
+        /// The server URL.
+        server: String,
+        /// The step.
+        step: String,
+        /// The client's limit.
+        limit: u32,
     },
     /// No `dicomConfigurationRoot` (with devices root and registry) was found.
     #[error("{server}: no DICOM configuration root found under {searched:?}")]
@@ -107,7 +131,7 @@ pub enum Error {
     },
     /// The stored configuration changed since it was read: someone else edited
     /// it in between. Nothing of that edit was overwritten.
-    #[error("{server}: conflict at {dn}: {detail} (result code {rc}); reload and merge again")]
+    #[error("{server}: conflict at {dn}: {detail} ({}); reload and merge again", rc_name(*.rc))]
     Conflict {
         /// The server URL.
         server: String,
@@ -178,6 +202,123 @@ impl Error {
     /// the LDIF fallback of R.1.2.3 applies.
     pub fn is_write_refusal(&self) -> bool {
         matches!(self, Error::Ldap { rc, .. } if is_refusal_code(*rc))
+    }
+}
+
+/// Whether this result code says the server limited what it returned
+/// (3 timeLimitExceeded, 4 sizeLimitExceeded, 11 adminLimitExceeded).
+pub(crate) fn is_limit_code(rc: u32) -> bool {
+    matches!(rc, 3 | 4 | 11)
+}
+
+impl Error {
+    /// What an administrator can do about this error, for reports.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "fix the LDAP settings",
+            Error::Connect { .. } | Error::AllServersFailed(_) | Error::Connection { .. } => {
+                "check the network path to the LDAP server and its TLS certificate"
+            }
+            Error::Timeout { .. } => {
+                "check that the LDAP server answers; raise the LDAP deadline if it is slow"
+            }
+            Error::Bind { rc: 49, .. } => "check the bind DN and its password",
+            Error::Bind { rc: 8 | 13, .. } => "connect with TLS (ldaps:// or StartTLS)",
+            Error::Bind { .. } => "check the bind DN and the server's bind policy",
+            Error::Ldap { rc, .. } if is_limit_code(*rc) => {
+                "raise the size and time limits for this bind DN on the LDAP server (olcLimits), or allow paged results"
+            }
+            Error::Ldap { rc: 50, .. } => {
+                "grant this bind DN read access to the DICOM configuration (ACL)"
+            }
+            Error::Ldap { rc: 8 | 13, .. } => "connect with TLS (ldaps:// or StartTLS)",
+            Error::Ldap { rc: 10, .. } => {
+                "point the device at the server that holds the configuration, or allow referrals"
+            }
+            Error::Ldap { rc: 51 | 52, .. } => {
+                "retry later: the LDAP server is busy or unavailable"
+            }
+            Error::Ldap { .. } | Error::BadEntry { .. } | Error::Model(_) => {
+                "check the DICOM configuration entries on the LDAP server"
+            }
+            Error::Protocol { .. } => {
+                "check that the URL points at an LDAP server (and that nothing intercepts it)"
+            }
+            Error::TooManyEntries { .. } => {
+                "check the DICOM configuration for an unexpectedly large device"
+            }
+            Error::NoConfigurationRoot { .. } => {
+                "create the DICOM configuration root on the LDAP server, or set the base DN"
+            }
+            Error::TitleRule { .. } | Error::Invalid(_) => "fix the device description",
+            Error::TitlesExhausted { .. } => {
+                "free AE titles in the registry or change the title rule"
+            }
+            Error::Conflict { .. } => "reload and merge again",
+            Error::DeviceExists { .. } => "choose another device name or remove the old device",
+            Error::Journal { .. } => "check the store directory",
+            Error::DuplicateAeTitle { .. } => {
+                "give each AE its own title: the same title on several devices makes callers reach the wrong one"
+            }
+            Error::TitleTaken { .. } => "choose another AE title, or free it in the registry",
+        }
+    }
+}
+
+/// The RFC 4511 name of an LDAP result code (and the number, for codes
+/// the RFC does not name).
+pub fn rc_name(rc: u32) -> String {
+    let name = match rc {
+        0 => "success",
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        5 => "compareFalse",
+        6 => "compareTrue",
+        7 => "authMethodNotSupported",
+        8 => "strongerAuthRequired",
+        10 => "referral",
+        11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
+        13 => "confidentialityRequired",
+        14 => "saslBindInProgress",
+        16 => "noSuchAttribute",
+        17 => "undefinedAttributeType",
+        18 => "inappropriateMatching",
+        19 => "constraintViolation",
+        20 => "attributeOrValueExists",
+        21 => "invalidAttributeSyntax",
+        32 => "noSuchObject",
+        33 => "aliasProblem",
+        34 => "invalidDNSyntax",
+        36 => "aliasDereferencingProblem",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        54 => "loopDetect",
+        64 => "namingViolation",
+        65 => "objectClassViolation",
+        66 => "notAllowedOnNonLeaf",
+        67 => "notAllowedOnRDN",
+        68 => "entryAlreadyExists",
+        69 => "objectClassModsProhibited",
+        71 => "affectsMultipleDSAs",
+        80 => "other",
+        _ => return format!("LDAP result {rc}"),
+    };
+    format!("{name} ({rc})")
+}
+
+fn detail(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
     }
 }
 

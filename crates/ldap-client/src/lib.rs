@@ -23,6 +23,8 @@ mod client;
 mod config;
 mod conn;
 mod error;
+pub mod frame;
+mod guard;
 mod install;
 mod update;
 
@@ -33,6 +35,6 @@ pub use client::{
 };
 pub use config::{Bind, ClientConfig, ClockCorrection, Secret, TlsOptions};
 pub use conn::{Counted, Stats};
-pub use error::{Error, Result};
+pub use error::{Error, Result, rc_name};
 pub use install::{InstallJournal, InstallOutcome, InstallPlan, InstallStep};
 pub use update::{Target, UpdateOutcome, merge};

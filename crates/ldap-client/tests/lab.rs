@@ -24,10 +24,24 @@ fn layout(slapd: &Slapd) -> Layout {
     Layout::at(Dn::parse(&slapd.config_dn()).unwrap())
 }
 
+/// The device account over StartTLS (a password bind needs TLS), trusting
+/// the slapd's lab CA.
 fn config(slapd: &Slapd) -> ClientConfig {
     ClientConfig::new(slapd.url())
+        .ca_file(slapd.ca_cert_path().expect("lab slapd has TLS"))
         .simple_bind(slapd.device_dn(), slapd.device_password())
         .timeouts(Duration::from_secs(3), Duration::from_secs(10))
+}
+
+/// One PEM file trusting the lab CAs of several slapds (each has its own).
+fn ca_bundle(servers: &[&Slapd]) -> tempfile::NamedTempFile {
+    let mut pem = String::new();
+    for s in servers {
+        pem.push_str(&std::fs::read_to_string(s.ca_cert_path().unwrap()).unwrap());
+    }
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), pem).unwrap();
+    f
 }
 
 fn client(slapd: &Slapd) -> LdapClient {
@@ -90,8 +104,8 @@ async fn locate_bind_and_credentials_stay_secret() {
     let c = client(&slapd);
     let located = c.locate().await.unwrap();
     assert_eq!(located.value, layout(&slapd));
-    // bind + root DSE + the naming-context search.
-    assert_eq!(located.stats.round_trips, 3, "{:?}", located.stats);
+    // StartTLS + bind + root DSE + the naming-context search.
+    assert_eq!(located.stats.round_trips, 4, "{:?}", located.stats);
     assert_eq!(located.stats.connects, 1);
     // Remembered: no further round trip.
     assert_eq!(c.locate().await.unwrap().stats.round_trips, 0);
@@ -101,10 +115,8 @@ async fn locate_bind_and_credentials_stay_secret() {
     assert_eq!(anon.locate().await.unwrap().value, layout(&slapd));
 
     // A wrong password: typed error naming the server and the DN, never the password.
-    let bad = LdapClient::new(
-        ClientConfig::new(slapd.url()).simple_bind(slapd.device_dn(), "wrong-Pa55word"),
-    )
-    .unwrap();
+    let bad =
+        LdapClient::new(config(&slapd).simple_bind(slapd.device_dn(), "wrong-Pa55word")).unwrap();
     let err = bad.locate().await.unwrap_err();
     assert_eq!(err.result_code(), Some(49), "{err}");
     let text = format!("{err} {err:?} {:?}", bad);
@@ -158,20 +170,18 @@ async fn tls_ldaps_and_starttls_verify_the_certificate() {
     assert_eq!(r.stats.round_trips, 4);
 
     // Verification is on by default: the lab CA is not in the system store.
-    let mut untrusted = config(&slapd);
-    untrusted.servers = vec![ldaps];
-    let err = LdapClient::new(untrusted)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Connect { .. }), "{err}");
-    let err = LdapClient::new(config(&slapd).starttls(true))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    for url in [ldaps, slapd.url()] {
+        let untrusted =
+            ClientConfig::new(url).simple_bind(slapd.device_dn(), slapd.device_password());
+        match LdapClient::new(untrusted) {
+            // No system store at all is refused before connecting.
+            Err(e) => assert!(matches!(e, Error::Config(_)), "{e}"),
+            Ok(c) => {
+                let err = c.connect().await.unwrap_err();
+                assert!(matches!(err, Error::Connect { .. }), "{err}");
+            }
+        }
+    }
     // A CA file that is not PEM is a configuration error.
     let bogus = tempfile::NamedTempFile::new().unwrap();
     let err = LdapClient::new(config(&slapd).ca_file(bogus.path())).unwrap_err();
@@ -299,8 +309,8 @@ async fn load_device_is_one_bind_and_one_search() {
     let c = LdapClient::new(config(&slapd).base_dn(slapd.config_dn())).unwrap();
     let r = c.load_device("CT-LOAD").await.unwrap();
     assert_eq!(
-        r.stats.round_trips, 2,
-        "bind + one subtree search: {:?}",
+        r.stats.round_trips, 4,
+        "StartTLS + bind + base DN check + one subtree search: {:?}",
         r.stats
     );
     let DeviceLookup::Found(loaded) = r.value else {
@@ -313,7 +323,8 @@ async fn load_device_is_one_bind_and_one_search() {
     let log = slapd.log();
     let ours = &log[log_before.len()..];
     assert_eq!(count(ours, " BIND dn=") / 2, 1, "{ours}");
-    assert_eq!(count(ours, " SRCH base="), 1, "{ours}");
+    // The two base DN checks (once per client) and the device search.
+    assert_eq!(count(ours, " SRCH base="), 3, "{ours}");
 
     // Not there: a distinct outcome, still one search.
     let missing = c.load_device("NO-SUCH-DEVICE").await.unwrap();
@@ -515,6 +526,7 @@ fn install_child() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let cfg = ClientConfig::new(url)
+            .ca_file(std::env::var("CHILD_CA").unwrap())
             .simple_bind(
                 std::env::var("CHILD_DN").unwrap(),
                 std::env::var("CHILD_PW").unwrap(),
@@ -558,6 +570,7 @@ async fn killed_install_converges_when_re_run() {
             .env("CHILD_BASE", slapd.config_dn())
             .env("CHILD_DN", slapd.device_dn())
             .env("CHILD_PW", slapd.device_password())
+            .env("CHILD_CA", slapd.ca_cert_path().unwrap())
             .env("CHILD_JOURNAL", &journal)
             .env("CHILD_KILL_AFTER", kill_after.to_string())
             .env("CHILD_DEVICE", &name)
@@ -912,7 +925,13 @@ async fn writes_to_a_replica_follow_the_referral_to_the_provider() {
         return;
     };
     let consumer = &pair.consumer;
-    let c = client(consumer);
+    let bundle = ca_bundle(&[consumer, &pair.provider]);
+    let mut cfg = config(consumer)
+        .ca_file(bundle.path())
+        .follow_referrals(true);
+    // Only hosts of the known set: here the provider, as SRV would list it.
+    cfg.referral_hosts = vec![format!("127.0.0.1:{}", pair.provider.port())];
+    let c = LdapClient::new(cfg).unwrap();
     let r = c.register_title("REPL1").await.unwrap();
     assert_eq!(r.value, Registration::Registered);
     let dn = format!("dicomAETitle=REPL1,{}", pair.provider.registry_dn());
@@ -933,9 +952,22 @@ async fn writes_to_a_replica_follow_the_referral_to_the_provider() {
     assert!(c.resolve_ae("REPL2").await.unwrap().value.is_some());
 
     // Not allowed to follow: the referral is a refusal, and install falls back to LDIF.
-    let mut cfg = config(consumer);
-    cfg.follow_referrals = false;
-    let strict = LdapClient::new(cfg).unwrap();
+    // Referrals are off by default (and to an unknown host never followed).
+    let mut unknown = config(consumer)
+        .ca_file(bundle.path())
+        .follow_referrals(true);
+    unknown.referral_hosts.clear();
+    let r = LdapClient::new(unknown)
+        .unwrap()
+        .register_title("REPL5")
+        .await
+        .unwrap();
+    assert!(
+        matches!(r.value, Registration::Refused { rc: 10, .. }),
+        "{:?}",
+        r.value
+    );
+    let strict = LdapClient::new(config(consumer)).unwrap();
     let r = strict.register_title("REPL3").await.unwrap();
     assert!(
         matches!(r.value, Registration::Refused { rc: 10, .. }),
@@ -968,7 +1000,8 @@ async fn reconnects_once_after_a_restart_and_fails_over_when_down() {
         return;
     };
     seed_site(&backup, 3);
-    let mut cfg = config(&slapd);
+    let bundle = ca_bundle(&[&slapd, &backup]);
+    let mut cfg = config(&slapd).ca_file(bundle.path());
     cfg.servers.push(backup.url());
     let c = LdapClient::new(cfg).unwrap();
     assert!(c.resolve_ae("AET1").await.unwrap().value.is_some());
