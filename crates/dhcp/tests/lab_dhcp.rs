@@ -832,10 +832,13 @@ fn release_only_own_lease() {
     );
     assert_eq!(os_stats.sent_by_kind.get("RELEASE"), None, "{os_stats:?}");
     assert_eq!(own_stats.sent_by_kind.get("RELEASE"), Some(&1));
-    // dnsmasq rewrites its lease file a moment after the RELEASE.
+    // dnsmasq rewrites its lease file in place a moment after the RELEASE:
+    // a read may see it half written, so wait for a complete one.
     let mut leases = lab.leases();
     for _ in 0..50 {
-        if !leases.contains(&own_lease.address.to_string()) {
+        if !leases.contains(&format!(" {} ", own_lease.address))
+            && leases.contains(&format!(" {} ", os_lease.address))
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -843,11 +846,11 @@ fn release_only_own_lease() {
     }
     let log = lab.server_log();
     assert!(
-        leases.contains(&os_lease.address.to_string()),
+        leases.contains(&format!(" {} ", os_lease.address)),
         "the OS client's binding must survive: {leases}"
     );
     assert!(
-        !leases.contains(&own_lease.address.to_string()),
+        !leases.contains(&format!(" {} ", own_lease.address)),
         "annexr's binding is released: {leases}\n{log}"
     );
     assert_eq!(log.matches("DHCPRELEASE").count(), 1, "{log}");

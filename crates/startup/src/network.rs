@@ -223,8 +223,8 @@ async fn dhcp(
     let applier = match config.network.apply {
         LeaseApply::Report => Applier::Report(ReportOnly::default()),
         LeaseApply::Ip => Applier::Ip(IpCommand {
+            ip: ip_binary(),
             resolv_conf: config.network.resolv_conf.clone(),
-            ..IpCommand::default()
         }),
     };
     let want = Wanted {
@@ -248,6 +248,17 @@ async fn dhcp(
         stored.client_id = Some(client_id);
     }
     Ok((params, trips, LeaseKeeper::spawn(driver), label))
+}
+
+/// The `ip` binary from the system directories, so that a `PATH` set by
+/// whoever started the process does not choose what configures the
+/// interface; `PATH` only when none is there.
+fn ip_binary() -> std::path::PathBuf {
+    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from("ip"))
 }
 
 fn hex(bytes: &[u8]) -> String {

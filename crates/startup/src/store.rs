@@ -358,6 +358,28 @@ impl FileStore {
         Ok(())
     }
 
+    /// Removes temporary files a killed save left behind. Called under the
+    /// lock: no other writer of this store is between create and rename.
+    fn remove_stale_temporaries(&self) {
+        let Some(name) = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(self.directory()) else {
+            return;
+        };
+        let prefix = format!(".{name}.");
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with(&prefix) && file.ends_with(".store-tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// Keeps the current generation as `<file>.prev`: a hard link costs no
     /// copy; where there are none (FAT), a copy written atomically.
     fn keep_previous(&self) -> Result<(), StoreError> {
@@ -461,6 +483,7 @@ impl Store for FileStore {
             path: self.path.clone(),
             cause: format!("cannot serialize: {e}"),
         })?;
+        self.remove_stale_temporaries();
         self.keep_previous()?;
         self.write_atomically(&self.path, &json)?;
         sync_directory(self.directory()).map_err(self.io("fsync directory"))?;
@@ -669,11 +692,30 @@ mod tests {
             assert_eq!(mode, 0o600, "{}", file.display());
         }
         assert_eq!(std::fs::read(&journal_tmp).unwrap(), b"journal in progress");
+        // A save killed between create and rename left its temporary file;
+        // the next save clears it.
+        let stale = dir.path().join(".annexr-state.json.AbC123.store-tmp");
+        std::fs::write(&stale, b"half").unwrap();
+        store.save(&StoredState::default()).unwrap();
+        assert!(!stale.exists());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".store-tmp"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unreadable_store_that_cannot_be_moved_is_never_written() {
+        // Reading /proc/self/mem from offset 0 fails with EIO, and procfs
+        // refuses the rename: the store must refuse to save over it.
+        let store = FileStore::new("/proc/self/mem");
+        let err = store.load().unwrap_err();
+        assert!(matches!(err, StoreError::Refused { .. }), "{err:?}");
+        let err = store.save(&StoredState::default()).unwrap_err();
+        assert!(matches!(err, StoreError::Refused { .. }), "{err:?}");
+        assert!(err.to_string().contains("moving it aside failed"), "{err}");
     }
 }

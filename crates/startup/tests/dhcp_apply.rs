@@ -79,6 +79,14 @@ fn lease_applied_in_namespace() {
     assert!(text.contains("\"ct-7\""), "{text}");
     let log = lab.server_log();
     assert!(log.contains("ct-7"), "the server saw no name: {log}");
+    // The name the server granted is reported.
+    let granted: Vec<&str> = dhcp
+        .values
+        .iter()
+        .filter(|v| v.name == "host-name")
+        .map(|v| v.value.as_str())
+        .collect();
+    assert_eq!(granted, ["ct-7"], "{report}");
     // The lease memory says the lease is annexr's own.
     let stored: serde_json::Value = serde_json::from_str(&store_text).unwrap();
     let client_id = stored["last_lease"]["client_id"]
