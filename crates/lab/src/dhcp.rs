@@ -84,12 +84,21 @@ impl DhcpExpected {
 pub struct DhcpLabBuilder {
     server: DhcpServer,
     lease_secs: u32,
+    assigned_name: Option<String>,
 }
 
 impl DhcpLabBuilder {
     /// Lease time in seconds (default 120; T1 and T2 follow as 1/2 and 7/8).
     pub fn lease_secs(mut self, secs: u32) -> Self {
         self.lease_secs = secs;
+        self
+    }
+
+    /// A machine name the server assigns to every client (dnsmasq only: a
+    /// `dhcp-host` entry for any hardware address), as a site does with a
+    /// reservation (R.1.2.2 step 1).
+    pub fn assigned_name(mut self, name: &str) -> Self {
+        self.assigned_name = Some(name.to_string());
         self
     }
 
@@ -123,6 +132,7 @@ impl DhcpLabBuilder {
             ip,
             expected: DhcpExpected::new(self.lease_secs),
             kind: self.server,
+            assigned_name: self.assigned_name.clone(),
             process: None,
             dir,
         };
@@ -156,6 +166,7 @@ pub struct DhcpLab {
     ip: PathBuf,
     expected: DhcpExpected,
     kind: DhcpServer,
+    assigned_name: Option<String>,
     process: Option<ServerProcess>,
     dir: TempDir,
 }
@@ -166,6 +177,7 @@ impl DhcpLab {
         DhcpLabBuilder {
             server,
             lease_secs: 120,
+            assigned_name: None,
         }
     }
 
@@ -331,6 +343,9 @@ impl DhcpLab {
             .arg(format!("--dhcp-option=100,{}", e.posix_tz))
             .arg(format!("--dhcp-option=101,{}", e.tz_database_name))
             .arg(format!("--dhcp-option=119,{}", e.domain_search.join(",")));
+        if let Some(name) = &self.assigned_name {
+            cmd.arg(format!("--dhcp-host=*:*:*:*:*:*,{name}"));
+        }
         ServerProcess::spawn(
             "dnsmasq-dhcp",
             cmd,

@@ -226,6 +226,15 @@ impl Startup {
         // R.4 step 1: IP parameters and server lists.
         let remembered = stored.last_lease.as_ref().map(|l| l.address);
         let (network, lease) = network::obtain(&self.config, remembered, &recorder).await;
+        // R.1.2.2 step 4: without a configured name, the device is the one
+        // matching the machine name the DHCP server assigned.
+        let device_name = device_name.or_else(|| {
+            let host = network.granted_name.as_deref()?.split('.').next()?;
+            (!host.is_empty()).then(|| {
+                recorder.set_device_name(host);
+                host.to_string()
+            })
+        });
         if let Some(lease) = &network.lease {
             if let Some(previous) = &stored.last_lease
                 && let Some((message, action)) = network::address_change(previous, lease)

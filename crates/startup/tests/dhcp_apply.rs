@@ -99,3 +99,49 @@ fn lease_applied_in_namespace() {
     assert!(log.contains("DHCPRELEASE"), "{log}");
     assert!(!addr_after.contains(&address.to_string()), "{addr_after}");
 }
+
+/// R.1.2.2 step 4: a device that does not know its name takes the machine
+/// name the DHCP server assigned and looks for its configuration under it.
+#[test]
+fn assigned_machine_name_names_the_device() {
+    let Some(lab) = or_skip(
+        DhcpLab::builder(DhcpServer::Dnsmasq)
+            .assigned_name("ct-west-3")
+            .start(),
+    ) else {
+        return;
+    };
+    let interface = lab.client_ifname().to_string();
+    let report = lab
+        .in_client_ns(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut config = StartupConfig::default();
+                config.network.mode = NetworkMode::Dhcp;
+                config.network.interface = Some(interface.clone());
+                config.time.enabled = false;
+                config.dns.timeout_ms = 300;
+                config.ldap.timeout_ms = 300;
+                let outcome = Startup::builder().config(config).build().run().await;
+                let report = outcome.report.clone();
+                outcome.shutdown(false).await;
+                report
+            })
+        })
+        .unwrap();
+    println!("{report}");
+    let dhcp = report.step(Step::Dhcp).unwrap();
+    let granted: Vec<&str> = dhcp
+        .values
+        .iter()
+        .filter(|v| v.name == "host-name")
+        .map(|v| v.value.as_str())
+        .collect();
+    assert_eq!(granted, ["ct-west-3"], "{report}");
+    assert_eq!(report.device_name.as_deref(), Some("ct-west-3"), "{report}");
+    // Without a name the step would say so; with the assigned one it looks.
+    assert!(!report.to_string().contains("does not know its name"), "{report}");
+}
