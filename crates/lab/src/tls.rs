@@ -37,7 +37,12 @@ impl LabCa {
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default();
-        let mut san = "DNS:localhost,IP:127.0.0.1".to_string();
+        // The sample site's SRV target name too, so TLS to it verifies.
+        let mut san = format!(
+            "DNS:localhost,IP:127.0.0.1,DNS:{},DNS:*.{}",
+            crate::site::LDAP_HOST,
+            crate::site::SITE_DOMAIN
+        );
         if !hostname.is_empty()
             && hostname
                 .chars()

@@ -13,6 +13,39 @@ use tokio::net::TcpStream;
 
 use crate::frame::{self, FrameError};
 
+/// Addresses that DNS SRV discovery resolved for a host name with the
+/// site's DNS servers (which the operating system's resolver may not know).
+static KNOWN_ADDRESSES: Mutex<Vec<(String, Vec<std::net::SocketAddr>)>> = Mutex::new(Vec::new());
+
+/// Remembers `addrs` for `host` (the latest discovery wins): connections to
+/// `host` go there, and TLS still verifies the name `host`.
+pub fn remember_addresses(host: &str, addrs: &[std::net::SocketAddr]) {
+    if let Ok(mut known) = KNOWN_ADDRESSES.lock() {
+        known.retain(|(h, _)| !h.eq_ignore_ascii_case(host));
+        known.push((host.to_string(), addrs.to_vec()));
+        // Bounded like the SRV list it comes from.
+        let excess = known.len().saturating_sub(64);
+        known.drain(..excess);
+    }
+}
+
+fn known_addresses(host: &str, port: u16) -> Vec<std::net::SocketAddr> {
+    KNOWN_ADDRESSES
+        .lock()
+        .ok()
+        .and_then(|known| {
+            known
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case(host))
+                .map(|(_, a)| {
+                    a.iter()
+                        .map(|a| std::net::SocketAddr::new(a.ip(), port))
+                        .collect()
+                })
+        })
+        .unwrap_or_default()
+}
+
 /// Why the guard closed a connection (shared with the operations on it).
 pub(crate) type Violation = Arc<Mutex<Option<String>>>;
 
@@ -74,9 +107,13 @@ pub(crate) async fn connect(
     tls: &Arc<rustls::ClientConfig>,
     max_entries: u32,
 ) -> Result<Guarded, String> {
-    let tcp = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| format!("TCP: {e}"))?;
+    let known = known_addresses(&target.host, target.port);
+    let tcp = if known.is_empty() {
+        TcpStream::connect((target.host.as_str(), target.port)).await
+    } else {
+        TcpStream::connect(known.as_slice()).await
+    }
+    .map_err(|e| format!("TCP: {e}"))?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Stream> = if target.tls {
         Box::new(handshake(tcp, target, tls).await?)

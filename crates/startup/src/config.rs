@@ -211,26 +211,38 @@ impl Default for DnsSettings {
     }
 }
 
-/// LDAP settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// LDAP settings. `Debug` shows the password as `***`, and it is never
+/// serialized.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LdapSettings {
     /// Server URLs used when DNS SRV finds none (or is not available).
     pub urls: Vec<String>,
     /// Prefer these URLs to DNS SRV ("manual configuration takes
-    /// precedence", H.1.4.1).
+    /// precedence", H.1.4.1). Default true.
     pub prefer_configured: bool,
-    /// Bind DN; anonymous when absent.
+    /// Bind DN; anonymous when absent. A bind DN needs a password.
     pub bind_dn: Option<String>,
     /// Bind password (prefer `password_file`: it keeps the secret out of
-    /// the configuration).
+    /// the configuration). Never serialized.
+    #[serde(skip_serializing)]
     pub password: Option<String>,
     /// A file whose first line is the bind password.
     pub password_file: Option<PathBuf>,
     /// Base DN of the DICOM configuration; found from the root DSE when absent.
     pub base_dn: Option<String>,
-    /// Upgrade `ldap://` connections with StartTLS.
+    /// Upgrade `ldap://` connections with StartTLS (always done when a
+    /// password is sent, unless `allow_plaintext_bind`).
     pub starttls: bool,
+    /// Allow the bind password to travel without TLS. Unsafe; the report
+    /// warns when it is used. Default false.
+    pub allow_plaintext_bind: bool,
+    /// Follow write referrals (a read-only replica) to a server of the
+    /// configured or SRV-discovered set. Default false.
+    pub follow_referrals: bool,
+    /// One deadline for the whole LDAP read (connect, bind, locate, load,
+    /// all servers), in milliseconds. Default 30,000.
+    pub deadline_ms: u64,
     /// PEM file of the CA that signs the LDAP servers' certificates.
     pub ca_file: Option<PathBuf>,
     /// Timeout of connect and of each operation, in milliseconds.
@@ -290,12 +302,15 @@ impl Default for LdapSettings {
     fn default() -> Self {
         LdapSettings {
             urls: Vec::new(),
-            prefer_configured: false,
+            prefer_configured: true,
             bind_dn: None,
             password: None,
             password_file: None,
             base_dn: None,
             starttls: false,
+            allow_plaintext_bind: false,
+            follow_referrals: false,
+            deadline_ms: 30_000,
             ca_file: None,
             timeout_ms: 3_000,
             install_if_missing: true,
@@ -304,6 +319,27 @@ impl Default for LdapSettings {
             title_rule: None,
             install_as_on_collision: None,
         }
+    }
+}
+
+impl std::fmt::Debug for LdapSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapSettings")
+            .field("urls", &self.urls)
+            .field("prefer_configured", &self.prefer_configured)
+            .field("bind_dn", &self.bind_dn)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password_file", &self.password_file)
+            .field("base_dn", &self.base_dn)
+            .field("starttls", &self.starttls)
+            .field("allow_plaintext_bind", &self.allow_plaintext_bind)
+            .field("follow_referrals", &self.follow_referrals)
+            .field("deadline_ms", &self.deadline_ms)
+            .field("ca_file", &self.ca_file)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("install_if_missing", &self.install_if_missing)
+            .field("ldif_fallback_path", &self.ldif_fallback_path)
+            .finish()
     }
 }
 
@@ -361,10 +397,7 @@ pub enum ConfigError {
 impl StartupConfig {
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: "string".into(),
-            message: e.to_string(),
-        })
+        toml::from_str(text).map_err(|e| parse_error("string".into(), text, &e))
     }
 
     /// Reads and parses a TOML file.
@@ -373,27 +406,34 @@ impl StartupConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            origin: path.display().to_string(),
-            message: e.to_string(),
-        })
+        toml::from_str(&text).map_err(|e| parse_error(path.display().to_string(), &text, &e))
     }
 
     /// The LDAP bind password: `password`, else the first line of
-    /// `password_file`.
+    /// `password_file`. A bind DN without a password (or with an empty
+    /// one, which would be an unauthenticated bind) is an error.
     pub fn ldap_password(&self) -> Result<Option<String>, ConfigError> {
-        if let Some(p) = &self.ldap.password {
-            return Ok(Some(p.clone()));
-        }
-        match &self.ldap.password_file {
-            None => Ok(None),
-            Some(path) => std::fs::read_to_string(path)
+        let password = match (&self.ldap.password, &self.ldap.password_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, None) => None,
+            (None, Some(path)) => std::fs::read_to_string(path)
                 .map(|text| Some(text.lines().next().unwrap_or_default().to_string()))
                 .map_err(|source| ConfigError::Read {
                     path: path.clone(),
                     source,
-                }),
+                })?,
+        };
+        if let Some(dn) = &self.ldap.bind_dn
+            && password.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(ConfigError::Parse {
+                origin: "[ldap]".into(),
+                message: format!(
+                    "bind_dn {dn} has no password: set password_file (an empty password would bind unauthenticated)"
+                ),
+            });
         }
+        Ok(password)
     }
 }
 
@@ -417,6 +457,30 @@ impl NetworkSettings {
             mode => mode,
         }
     }
+}
+
+/// A TOML error as message, line and column only: toml's own text quotes
+/// the source line, which may hold the password, and its message may
+/// quote the offending value, which is cut out here.
+fn parse_error(origin: String, text: &str, e: &toml::de::Error) -> ConfigError {
+    let mut message = e.message().to_string();
+    if let Some(span) = e.span() {
+        // An unknown key is named (it is no secret); a bad value is not.
+        if !message.starts_with("unknown field")
+            && let Some(value) = text.get(span.clone())
+        {
+            for v in [value.trim(), value.trim().trim_matches(['"', '\'', '`'])] {
+                if !v.is_empty() {
+                    message = message.replace(v, "…");
+                }
+            }
+        }
+        let before = text.get(..span.start).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        message = format!("line {line}, column {column}: {message}");
+    }
+    ConfigError::Parse { origin, message }
 }
 
 /// Milliseconds as a [`Duration`].
@@ -489,5 +553,42 @@ mod tests {
     fn a_misspelt_setting_is_an_error_naming_it() {
         let err = StartupConfig::from_toml("[ldap]\nbind_nd = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("bind_nd"), "{err}");
+    }
+
+    #[test]
+    fn the_password_never_shows() {
+        const PW: &str = "Kn0wn-Secret-77";
+        let config = StartupConfig::from_toml(&format!(
+            "[ldap]\nbind_dn = \"cn=d\"\npassword = \"{PW}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.ldap_password().unwrap().as_deref(), Some(PW));
+        let debug = format!("{config:?} {:#?} {:?}", config, config.ldap);
+        assert!(!debug.contains(PW) && debug.contains("***"), "{debug}");
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(!json.contains(PW), "{json}");
+        let toml_text = toml::to_string(&config).unwrap();
+        assert!(!toml_text.contains(PW), "{toml_text}");
+        // Parse errors give line and column, never the line or the value.
+        for text in [
+            "[ldap]\npassword = 12345\n".to_string(),
+            format!("[ldap]\npassword = [\"{PW}\"]\n"),
+            format!("[ldap]\npasword = \"{PW}\"\n"),
+            format!("[ldap]\ntimeout_ms = \"{PW}\"\n"),
+        ] {
+            let err = StartupConfig::from_toml(&text).unwrap_err().to_string();
+            assert!(!err.contains("12345") && !err.contains(PW), "{err}");
+            assert!(err.contains("line 2, column"), "{err}");
+        }
+        // A bind DN without a password is refused, not an unauthenticated bind.
+        let config =
+            StartupConfig::from_toml("[ldap]\nbind_dn = \"cn=d\"\npassword = \"\"\n").unwrap();
+        assert!(config.ldap_password().is_err());
+        let config = StartupConfig::from_toml("[ldap]\nbind_dn = \"cn=d\"\n").unwrap();
+        assert!(config.ldap_password().is_err());
+        // Safe defaults.
+        let d = LdapSettings::default();
+        assert!(d.prefer_configured && !d.allow_plaintext_bind && !d.follow_referrals);
+        assert_eq!(d.deadline_ms, 30_000);
     }
 }

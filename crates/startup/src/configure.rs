@@ -28,11 +28,14 @@ fn client_with_base(
 ) -> Result<LdapClient, crate::Error> {
     let mut client_config = ClientConfig::with_servers(urls.to_vec())
         .starttls(config.ldap.starttls)
+        .allow_plaintext_bind(config.ldap.allow_plaintext_bind)
+        .follow_referrals(config.ldap.follow_referrals)
         .timeouts(
             millis(config.ldap.timeout_ms),
             millis(config.ldap.timeout_ms),
         );
     if let Some(dn) = &config.ldap.bind_dn {
+        // An error for a missing or empty password, before any packet.
         let password = config.ldap_password()?.unwrap_or_default();
         client_config = client_config.simple_bind(dn.clone(), password);
     }
@@ -49,6 +52,22 @@ fn client_with_base(
     Ok(LdapClient::new(client_config)?)
 }
 
+/// Why the LDAP read failed, and what an administrator can do about it.
+#[derive(Debug, Clone)]
+struct LoadFailure {
+    message: String,
+    action: String,
+}
+
+impl From<&annexr_ldap::Error> for LoadFailure {
+    fn from(e: &annexr_ldap::Error) -> Self {
+        LoadFailure {
+            message: e.to_string(),
+            action: e.action().to_string(),
+        }
+    }
+}
+
 /// Loads, installs or falls back; returns the configuration the device runs
 /// with, and the LDAP client when the server answered (later steps reuse its
 /// connection). Records the `ldap` and `configure` steps.
@@ -61,6 +80,13 @@ pub(crate) async fn run(
     recorder: &Recorder,
 ) -> (Option<Device>, Option<LdapClient>) {
     let running = recorder.begin(Step::Ldap);
+    if config.ldap.allow_plaintext_bind && config.ldap.bind_dn.is_some() && !config.ldap.starttls {
+        recorder.warn(
+            Step::Ldap,
+            "allow_plaintext_bind is set: the LDAP password may travel without TLS",
+            "use ldaps:// or StartTLS and remove allow_plaintext_bind",
+        );
+    }
     if local.is_some() && install_interrupted(config, name) {
         // The device entry may exist without its AEs: finish the install
         // rather than take the half-made description for the configuration.
@@ -144,17 +170,32 @@ pub(crate) async fn run(
                 }
             }
         }
-        Err(why) => {
+        Err(failure) => {
+            // A refused or cut-short read is no "unconfigured device": it
+            // never starts an install.
             recorder.finish(
                 running,
-                Finished::new(Outcome::Fallback, format!("LDAP unavailable: {why}")),
+                Finished::new(
+                    Outcome::Fallback,
+                    format!("LDAP unavailable: {}", failure.message),
+                ),
             );
-            (offline(name, local, stored, recorder, &why), None)
+            (
+                offline(
+                    name,
+                    local,
+                    stored,
+                    recorder,
+                    &failure.message,
+                    &failure.action,
+                ),
+                None,
+            )
         }
     }
 }
 
-type Lookup = Result<annexr_ldap::Counted<DeviceLookup>, String>;
+type Lookup = Result<annexr_ldap::Counted<DeviceLookup>, LoadFailure>;
 
 /// Connects and loads `name`, with `base` as the configuration root when given.
 async fn load(
@@ -164,14 +205,35 @@ async fn load(
     base: Option<&str>,
 ) -> (Result<LdapClient, String>, Lookup) {
     let client = if urls.is_empty() {
-        Err("no LDAP server is known".to_string())
+        Err(LoadFailure {
+            message: "no LDAP server is known".into(),
+            action: "add an _ldap._tcp SRV record for the site's domain, or set [ldap] urls".into(),
+        })
     } else {
-        client_with_base(config, urls, base).map_err(|e| e.to_string())
+        client_with_base(config, urls, base).map_err(|e| LoadFailure {
+            message: e.to_string(),
+            action: "fix the [ldap] settings".into(),
+        })
     };
+    let deadline = millis(config.ldap.deadline_ms);
     let lookup = match &client {
-        Ok(client) => client.load_device(name).await.map_err(|e| e.to_string()),
+        // One deadline for connect, bind, root discovery and the load,
+        // over every server of the list.
+        Ok(client) => match tokio::time::timeout(deadline, client.load_device(name)).await {
+            Ok(r) => r.map_err(|e| LoadFailure::from(&e)),
+            Err(_) => Err(LoadFailure {
+                message: format!(
+                    "no answer from the LDAP servers within {} ms (the LDAP deadline)",
+                    config.ldap.deadline_ms
+                ),
+                action:
+                    "check that the LDAP servers answer; raise [ldap] deadline_ms if they are slow"
+                        .into(),
+            }),
+        },
         Err(e) => Err(e.clone()),
     };
+    let client = client.map_err(|e| e.message);
     (client, lookup)
 }
 
@@ -691,6 +753,7 @@ fn offline(
     stored: &StoredState,
     recorder: &Recorder,
     why: &str,
+    action: &str,
 ) -> Option<Device> {
     let running = recorder.begin(Step::Configure);
     let cached = stored
@@ -716,7 +779,7 @@ fn offline(
             recorder.warn(
                 Step::Ldap,
                 format!("LDAP is unavailable ({why}) and device {name} has no stored or local configuration"),
-                "restore the network path to the LDAP server and restart the device",
+                format!("{action}, then restart the device"),
             );
             return None;
         }
@@ -728,7 +791,7 @@ fn offline(
     recorder.warn(
         Step::Ldap,
         format!("LDAP is unavailable ({why}); running on the {detail}"),
-        "check the network path to the LDAP servers; changes made in LDAP take effect at the next successful startup",
+        format!("{action}; changes made in LDAP take effect at the next successful startup"),
     );
     recorder.configured(source);
     Some(device)

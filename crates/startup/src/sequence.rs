@@ -455,7 +455,11 @@ pub(crate) async fn discover_ldap(config: &StartupConfig, network: &NetworkParam
         };
         match discovery {
             Ok(found) if !found.targets.is_empty() => {
-                let urls = connect_urls(&found, config.ldap.starttls);
+                // A password bind gets StartTLS unless plaintext is allowed,
+                // and TLS verifies the host name: keep it then.
+                let tls = config.ldap.starttls
+                    || (config.ldap.bind_dn.is_some() && !config.ldap.allow_plaintext_bind);
+                let urls = connect_urls(&found, tls);
                 return FoundServers {
                     detail: format!("{} LDAP server(s) from {}", urls.len(), found.owner),
                     urls,
@@ -513,14 +517,34 @@ pub async fn ldap_servers(config: &StartupConfig) -> Result<Vec<String>, crate::
 /// may not know (a device configured by Annex R has no other), so plain LDAP
 /// connects to those addresses. TLS keeps the host name: the certificate
 /// names it.
+/// At most this many SRV targets are tried (RFC 2782 order)…
+const MAX_SRV_TARGETS: usize = 8;
+/// …with at most this many addresses each, so one LDAP step cannot walk
+/// thousands of URLs.
+const MAX_ADDRESSES_PER_TARGET: usize = 2;
+
 fn connect_urls(found: &annexr_dns::Discovery, starttls: bool) -> Vec<String> {
     let scheme = found.service.url_scheme().unwrap_or("ldap");
     let mut urls = Vec::new();
-    for target in &found.targets {
+    for target in found.targets.iter().take(MAX_SRV_TARGETS) {
         let addrs = target.socket_addrs();
         if scheme == "ldap" && !starttls && !addrs.is_empty() {
-            urls.extend(addrs.iter().map(|a| format!("ldap://{a}")));
+            urls.extend(
+                addrs
+                    .iter()
+                    .take(MAX_ADDRESSES_PER_TARGET)
+                    .map(|a| format!("ldap://{a}")),
+            );
         } else {
+            // The site's DNS resolved the name; the OS resolver may not know it.
+            if !addrs.is_empty() {
+                let addrs: Vec<_> = addrs
+                    .iter()
+                    .take(MAX_ADDRESSES_PER_TARGET)
+                    .copied()
+                    .collect();
+                annexr_ldap::remember_addresses(target.host(), &addrs);
+            }
             urls.push(format!(
                 "{scheme}://{}:{}",
                 target.host(),

@@ -18,6 +18,8 @@ pub fn site_config(site: &SampleSite, device: &str) -> StartupConfig {
     config.network.domain = Some(SITE_DOMAIN.to_string());
     config.ldap.bind_dn = Some(site.slapd.device_dn());
     config.ldap.password = Some(site.slapd.device_password().to_string());
+    // The password goes over StartTLS, verified against the lab CA.
+    config.ldap.ca_file = site.slapd.ca_cert_path().map(|p| p.to_path_buf());
     config.ldap.timeout_ms = 2_000;
     config
 }
