@@ -1071,7 +1071,10 @@ async fn titles_used_by_aes_without_registry_entry_are_taken_everywhere() {
     // Sync: a dry run writes nothing; --apply adds the entry.
     let dry = c.sync_registry(false).await.unwrap().value;
     assert_eq!(dry.len(), 1);
-    assert_eq!((dry[0].0.as_str(), &dry[0].2), ("PRECONF", &None));
+    assert_eq!(
+        (dry[0].title.as_str(), &dry[0].registration),
+        ("PRECONF", &None)
+    );
     assert!(
         !c.titles_in_use("")
             .await
@@ -1080,7 +1083,7 @@ async fn titles_used_by_aes_without_registry_entry_are_taken_everywhere() {
             .contains(&"PRECONF".to_string())
     );
     let applied = c.sync_registry(true).await.unwrap().value;
-    assert_eq!(applied[0].2, Some(Registration::Registered));
+    assert_eq!(applied[0].registration, Some(Registration::Registered));
     assert!(c.unregistered_titles().await.unwrap().value.is_empty());
     assert!(
         c.titles_in_use("")
