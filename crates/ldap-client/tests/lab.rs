@@ -1178,6 +1178,30 @@ async fn derived_titles_site_rule_and_reclaimed_titles() {
         .value,
     );
     assert_eq!(again.network_aes[0].ae_title, "HELD7");
+    // A failed install that reclaimed an already registered title leaves
+    // that registry entry alone (it was not this attempt's to release).
+    c.register_title("HELD8").await.unwrap();
+    let mut failing = small_device("ct-e", "CT", "OTHER8", 5);
+    failing.network_aes[0].extensions = Extensions {
+        object_classes: vec!["extensibleObject".into()],
+        attributes: vec![Attribute {
+            name: "noSuchAttributeType".into(),
+            values: vec![b"x".to_vec()],
+        }],
+    };
+    let err = c
+        .install(&InstallPlan::new(failing).reclaim(0, aet("HELD8")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.result_code(), Some(17), "{err}");
+    assert!(
+        c.titles_in_use("HELD8")
+            .await
+            .unwrap()
+            .value
+            .contains(&"HELD8".to_string()),
+        "the reclaimed title was released"
+    );
     // A held title another device's AE uses now is not reclaimed.
     let stolen = installed(
         c.install(
