@@ -222,6 +222,12 @@ fn an_offline_ae_gets_no_callable_address_and_is_not_probed() {
         json(|out| unsafe { annexr_find_aes_by_device_type(startup, c"archive".as_ptr(), 1, out) })
             .unwrap();
     assert_eq!(archive["aes"][0]["ae_title"], "ARCHIVE", "{archive:#}");
+    let none =
+        json(|out| unsafe { annexr_find_aes_by_device_type(startup, c"scanner".as_ptr(), 0, out) })
+            .unwrap();
+    assert_eq!(none["aes"], serde_json::json!([]));
+    let terms = none["device_types_on_site"].as_array().unwrap();
+    assert!(terms.iter().any(|t| t == "ARCHIVE"), "{none:#}");
     // SAFETY: live handle, freed once.
     unsafe { annexr_startup_free(startup) };
 }
