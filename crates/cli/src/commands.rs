@@ -704,8 +704,9 @@ async fn registry(config: StartupConfig, args: RegistryArgs, json_out: bool) -> 
     let mut code = exit::OK;
     let rows: Vec<(String, String, String)> = synced
         .into_iter()
-        .map(|(title, device, outcome)| {
-            let said = match outcome {
+        .map(|synced| {
+            let (title, device) = (synced.title, synced.device);
+            let said = match synced.registration {
                 None => "missing (dry run; --apply adds it)".to_string(),
                 Some(Registration::Registered) => "added".to_string(),
                 Some(Registration::Taken) => "added meanwhile by someone else".to_string(),

@@ -420,3 +420,99 @@ fn titles_in_use_without_registry_entry_and_registry_sync() {
     let again = annexr(&site, &["registry", "sync"]);
     assert!(stdout(&again).contains("every AE title in use has its registry entry"));
 }
+
+fn write_local(dir: &std::path::Path, name: &str, title: &str, serial: &str) -> String {
+    let mut device = annexr_model::Device::new(name)
+        .with_device_type("MR")
+        .with_connection(annexr_model::NetworkConnection::new(
+            "dicom",
+            "127.0.0.1",
+            Some(11119),
+        ))
+        .with_ae(
+            annexr_model::NetworkAe::new(annexr_model::AeTitle::new(title).unwrap())
+                .connection("dicom")
+                .roles(true, true)
+                .transfer_capability(annexr_model::TransferCapability::verification(
+                    annexr_model::TransferRole::Scp,
+                )),
+        );
+    device.device_serial_number = Some(serial.into());
+    let path = dir.join(format!("{name}-{serial}.json"));
+    std::fs::write(&path, annexr_model::store::to_json(&device)).unwrap();
+    path.display().to_string()
+}
+
+/// Issue 14 points 1, 3 and 4 with the tool: a taken title follows the
+/// site's rule given on the command line, with a WARNING; a same-named
+/// device with another serial number is not adopted (or installed under
+/// the name given); a FALSE the site set survives a startup.
+#[test]
+fn install_with_a_title_rule_collisions_and_the_sites_installed_flag() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // CT1 belongs to the site's CT-SCANNER-1.
+    let local = write_local(dir.path(), "MR-RULE", "CT1", "SN-1");
+    let out = annexr(
+        &site,
+        &[
+            "install",
+            "--local",
+            &local,
+            "--title-prefix",
+            "MR",
+            "--title-digits",
+            "3",
+            "--check-digit",
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("with AE title(s) MR0018"), "{text}");
+    assert!(
+        text.contains("WARNING")
+            && text.contains("AE title CT1 is taken")
+            && text.contains("tell the peers"),
+        "{text}"
+    );
+
+    // Another unit named MR-RULE (serial SN-2): not adopted.
+    let other = write_local(dir.path(), "MR-RULE", "MRB", "SN-2");
+    let out = annexr(&site, &["install", "--local", &other]);
+    let text = stdout(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("name collision") && text.contains("SN-1"),
+        "{text}"
+    );
+    let out = annexr(
+        &site,
+        &[
+            "install",
+            "--local",
+            &other,
+            "--install-as-on-collision",
+            "MR-RULE-B",
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("installed as MR-RULE-B"), "{text}");
+
+    // The site takes MR-RULE offline; its next startup leaves it so.
+    let off = annexr(&site, &["--device", "MR-RULE", "offline"]);
+    assert_eq!(off.status.code(), Some(0));
+    let started = annexr(
+        &site,
+        &["--device", "MR-RULE", "startup", "--local", &local],
+    );
+    let text = stdout(&started);
+    assert!(text.contains("set by the site"), "{text}");
+    let entry = site
+        .slapd
+        .ldapsearch(&site.slapd.devices_dn(), "(dicomDeviceName=MR-RULE)")
+        .unwrap();
+    assert!(entry.contains("dicomInstalled: FALSE"), "{entry}");
+}

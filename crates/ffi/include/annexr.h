@@ -205,10 +205,13 @@ AnnexrStatus annexr_startup_device_json(struct AnnexrStartup *startup, char **ou
  * R.3: resolves an AE title over LDAP to its device and connections.
  * The JSON object has `ae_title`, `device_name`, `device_types`,
  * `installed`, `host`, `port` and `tls` (of the first installed
- * connection that accepts associations, or null), `acceptor`,
+ * connection with a port; null when the AE is not installed or does not
+ * accept associations: never a callable address for those),
+ * `not_callable` (why `host` is null, else null), `acceptor`,
  * `initiator`, `application_clusters`, `connections` and `round_trips`.
  * Uses the LDAP servers the last run found, else `[ldap] urls`.
- * `ANNEXR_STATUS_NOT_FOUND` when no AE has that title.
+ * `ANNEXR_STATUS_NOT_FOUND` when no AE has that title; an LDAP error when
+ * several AEs carry it.
  *
  * On success `*out` is a new string owned by the caller: free it with
  * `annexr_string_free`. On failure `*out` is NULL.
@@ -221,10 +224,12 @@ AnnexrStatus annexr_resolve_ae(struct AnnexrStartup *startup, const char *ae_tit
 
 /**
  * R.3.1: the AEs of devices whose primary device type is `device_type`
- * (e.g. `"ARCHIVE"`), only installed ones when `installed_only` is
- * non-zero. The JSON object has `device_type`, `installed_only`,
- * `round_trips` and `aes`, an array of objects as `annexr_resolve_ae`
- * returns them (without `round_trips`); an empty array when none match.
+ * (e.g. `"ARCHIVE"`, matched in any case), only installed ones when
+ * `installed_only` is non-zero. The JSON object has `device_type`,
+ * `installed_only`, `round_trips`, `aes` (an array of objects as
+ * `annexr_resolve_ae` returns them, without `round_trips`; empty when none
+ * match), `skipped` (devices that could not be read, with the reason) and
+ * `device_types_on_site` (the types present, a hint when none match).
  *
  * On success `*out` is a new string owned by the caller: free it with
  * `annexr_string_free`. On failure `*out` is NULL.
@@ -254,7 +259,9 @@ AnnexrStatus annexr_probe_peer(struct AnnexrStartup *startup, const char *host, 
 
 /**
  * Resolves `called_ae` over LDAP (as `annexr_resolve_ae`) and probes the
- * address found (as `annexr_probe_peer`).
+ * address found (as `annexr_probe_peer`). An AE that is not installed or
+ * does not accept associations is not called: `ANNEXR_STATUS_NOT_FOUND`,
+ * the reason in `annexr_last_error_message`.
  *
  * On success `*out` is a new string owned by the caller: free it with
  * `annexr_string_free`. On failure `*out` is NULL.

@@ -252,13 +252,16 @@ impl Session {
         let mut query = DeviceTypeQuery::new(device_type);
         query.installed_only = installed_only;
         let counted = runtime
-            .block_on(client.find_aes_by_device_type(&query))
+            .block_on(client.find_aes(&query))
             .map_err(|source| FfiError::Ldap { function, source })?;
+        let found = &counted.value;
         Ok(to_json(&Found {
             device_type,
             installed_only,
             round_trips: counted.stats.round_trips,
-            aes: counted.value.iter().map(AeJson::of).collect(),
+            aes: found.aes.iter().map(AeJson::of).collect(),
+            skipped: &found.skipped,
+            device_types_on_site: &found.device_types_on_site,
         }))
     }
 
@@ -464,4 +467,10 @@ struct Found<'a> {
     installed_only: bool,
     round_trips: u32,
     aes: Vec<AeJson<'a>>,
+    /// Devices that could not be read, with the reason (R.3.1: skipped,
+    /// not failing the search).
+    skipped: &'a [String],
+    /// The primary device types present on the site: the hint when
+    /// nothing matched.
+    device_types_on_site: &'a [String],
 }

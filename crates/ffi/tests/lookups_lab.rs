@@ -184,3 +184,50 @@ fn shutdown_with_set_offline_marks_the_device_not_installed_in_ldap() {
         annexr_startup_free(pacs);
     }
 }
+
+/// Issue 14 point 5 through the C ABI: an AE whose device the site marked
+/// not installed resolves with no callable address and the reason, and is
+/// never probed; device types match in any case.
+#[test]
+fn an_offline_ae_gets_no_callable_address_and_is_not_probed() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    site.slapd
+        .ldapmodify(&format!(
+            "dn: dicomDeviceName=PRINTER-1,{}\nchangetype: modify\nreplace: dicomInstalled\ndicomInstalled: FALSE\n",
+            site.slapd.devices_dn()
+        ))
+        .unwrap();
+    let startup = new_startup(&config(&site, site.slapd.device_password()));
+    // SAFETY: live handle, valid strings and out pointer (in every call below).
+    let printer =
+        json(|out| unsafe { annexr_resolve_ae(startup, c"PRINTER".as_ptr(), out) }).unwrap();
+    assert_eq!(printer["installed"], false, "{printer:#}");
+    assert_eq!(printer["host"], Value::Null, "{printer:#}");
+    assert_eq!(printer["port"], Value::Null, "{printer:#}");
+    assert_eq!(
+        printer["not_callable"],
+        "PRINTER is not installed (dicomInstalled FALSE)"
+    );
+    let probe =
+        json(|out| unsafe { annexr_probe_ae(startup, c"PRINTER".as_ptr(), ptr::null(), out) });
+    assert_eq!(probe, Err(AnnexrStatus::NotFound));
+    let message = last_error();
+    assert!(
+        message.contains("PRINTER is not installed (dicomInstalled FALSE); not called"),
+        "{message}"
+    );
+    let archive =
+        json(|out| unsafe { annexr_find_aes_by_device_type(startup, c"archive".as_ptr(), 1, out) })
+            .unwrap();
+    assert_eq!(archive["aes"][0]["ae_title"], "ARCHIVE", "{archive:#}");
+    let none =
+        json(|out| unsafe { annexr_find_aes_by_device_type(startup, c"scanner".as_ptr(), 0, out) })
+            .unwrap();
+    assert_eq!(none["aes"], serde_json::json!([]));
+    let terms = none["device_types_on_site"].as_array().unwrap();
+    assert!(terms.iter().any(|t| t == "ARCHIVE"), "{none:#}");
+    // SAFETY: live handle, freed once.
+    unsafe { annexr_startup_free(startup) };
+}

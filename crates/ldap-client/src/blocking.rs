@@ -6,7 +6,10 @@
 use annexr_model::{Device, Layout};
 
 use crate::alloc::Allocator;
-use crate::client::{Allocation, DeviceLookup, DeviceTypeQuery, Registration, ResolvedAe};
+use crate::client::{
+    Allocation, DeviceLookup, DeviceTypeQuery, FoundAes, Registration, ResolvedAe, SopClassQuery,
+    SyncedTitle,
+};
 use crate::config::ClientConfig;
 use crate::conn::Counted;
 use crate::error::{Error, Result};
@@ -72,6 +75,31 @@ impl LdapClient {
         query: &DeviceTypeQuery,
     ) -> Result<Counted<Vec<ResolvedAe>>> {
         self.rt.block_on(self.client.find_aes_by_device_type(query))
+    }
+
+    /// See [`crate::LdapClient::find_aes`].
+    pub fn find_aes(&self, query: &DeviceTypeQuery) -> Result<Counted<FoundAes>> {
+        self.rt.block_on(self.client.find_aes(query))
+    }
+
+    /// See [`crate::LdapClient::find_aes_by_sop_class`].
+    pub fn find_aes_by_sop_class(&self, query: &SopClassQuery) -> Result<Counted<FoundAes>> {
+        self.rt.block_on(self.client.find_aes_by_sop_class(query))
+    }
+
+    /// See [`crate::LdapClient::find_devices_by_serial`].
+    pub fn find_devices_by_serial(&self, serial: &str) -> Result<Counted<Vec<String>>> {
+        self.rt.block_on(self.client.find_devices_by_serial(serial))
+    }
+
+    /// See [`crate::LdapClient::unregistered_titles`].
+    pub fn unregistered_titles(&self) -> Result<Counted<Vec<(String, String)>>> {
+        self.rt.block_on(self.client.unregistered_titles())
+    }
+
+    /// See [`crate::LdapClient::sync_registry`].
+    pub fn sync_registry(&self, apply: bool) -> Result<Counted<Vec<SyncedTitle>>> {
+        self.rt.block_on(self.client.sync_registry(apply))
     }
 
     /// See [`crate::LdapClient::register_title`].

@@ -267,6 +267,18 @@ pub struct FoundAes {
     pub device_types_on_site: Vec<String>,
 }
 
+/// A title an AE uses without a registry entry, and what `sync` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncedTitle {
+    /// The AE title.
+    pub title: String,
+    /// The DN of the device whose AE uses it.
+    pub device: String,
+    /// The registry's answer to the add; `None` in a dry run.
+    pub registration: Option<Registration>,
+}
+
 /// R.1: "searches might be by SOP class or device type": AEs with a transfer
 /// capability for a SOP class, optionally in one role.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -1171,12 +1183,7 @@ impl LdapClient {
 
     /// `annexr registry sync`: adds a registry entry for every title an AE
     /// uses without one. With `apply` false nothing is written (dry run).
-    /// Returns `(title, device DN, registration)`; the registration is
-    /// `None` in a dry run.
-    pub async fn sync_registry(
-        &self,
-        apply: bool,
-    ) -> Result<Counted<Vec<(String, String, Option<Registration>)>>> {
+    pub async fn sync_registry(&self, apply: bool) -> Result<Counted<Vec<SyncedTitle>>> {
         let mut stats = Stats::default();
         let roots = self.roots_with(&mut stats).await?;
         let missing = self.unregistered_in(&mut stats, &roots).await?;
@@ -1188,7 +1195,11 @@ impl LdapClient {
             } else {
                 None
             };
-            value.push((title, device, outcome));
+            value.push(SyncedTitle {
+                title,
+                device,
+                registration: outcome,
+            });
         }
         Ok(Counted { value, stats })
     }

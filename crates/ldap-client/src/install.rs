@@ -243,6 +243,9 @@ impl InstallJournal {
 struct Journal<'a> {
     path: Option<&'a Path>,
     state: InstallJournal,
+    /// Titles reclaimed while already registered (from an earlier install
+    /// of this device): a failure must not release them.
+    kept: HashSet<String>,
 }
 
 impl Journal<'_> {
@@ -333,6 +336,7 @@ impl LdapClient {
         }
         let roots = self.roots_with(&mut stats).await?;
         let mut journal = Journal {
+            kept: HashSet::new(),
             path: plan.journal.as_deref(),
             state: plan
                 .journal
@@ -433,7 +437,8 @@ impl LdapClient {
         // Pending titles (answer unknown) are left alone: one might be
         // someone else's.
         let titles = journal.state.titles.values();
-        for title in titles.filter_map(|t| AeTitle::new(t).ok()) {
+        let released = titles.filter(|t| !journal.kept.contains(*t));
+        for title in released.filter_map(|t| AeTitle::new(t).ok()) {
             if let Err(e) = self.unregister_in(stats, roots, &title).await {
                 tracing::warn!("cleanup: cannot release AE title {title}: {e}");
             }
@@ -456,6 +461,7 @@ impl LdapClient {
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
         let own_dn = roots.device_dn(&plan.device.name);
         for (i, policies) in plan.titles.iter().enumerate() {
+            let mut reclaiming = false;
             if !journal.state.titles.contains_key(&i)
                 && !journal.state.pending.contains_key(&i)
                 && let Some(t) = plan.reclaim.get(&i)
@@ -463,6 +469,7 @@ impl LdapClient {
                 // A title the store says is ours: claimed like a pending one
                 // (free, or registered with no other AE using it).
                 journal.state.pending.insert(i, t.to_string());
+                reclaiming = true;
             }
             if let Some(t) = journal.state.titles.get(&i).cloned() {
                 // Ours from the interrupted run; re-add in case it was released.
@@ -484,7 +491,11 @@ impl LdapClient {
                     Registration::Registered => true,
                     Registration::Taken => {
                         let ddn = roots.device_dn(&plan.device.name);
-                        self.title_unused_elsewhere(stats, roots, &t, &ddn).await?
+                        let unused = self.title_unused_elsewhere(stats, roots, &t, &ddn).await?;
+                        if unused && reclaiming {
+                            journal.kept.insert(t.to_string());
+                        }
+                        unused
                     }
                     Registration::Refused { rc, text } => return Err(Failure::Refused(rc, text)),
                 };

@@ -31,7 +31,7 @@ mod update;
 pub use alloc::{AllocationPolicy, Allocator};
 pub use client::{
     Allocation, DeviceLookup, DeviceTypeQuery, Endpoint, FoundAes, LdapClient, Registration,
-    ResolvedAe, SopClassQuery,
+    ResolvedAe, SopClassQuery, SyncedTitle,
 };
 pub use config::{Bind, ClientConfig, ClockCorrection, Secret, TlsOptions};
 pub use conn::{Counted, Stats};

@@ -1142,7 +1142,10 @@ async fn titles_used_by_aes_without_registry_entry_are_taken_everywhere() {
     // Sync: a dry run writes nothing; --apply adds the entry.
     let dry = c.sync_registry(false).await.unwrap().value;
     assert_eq!(dry.len(), 1);
-    assert_eq!((dry[0].0.as_str(), &dry[0].2), ("PRECONF", &None));
+    assert_eq!(
+        (dry[0].title.as_str(), &dry[0].registration),
+        ("PRECONF", &None)
+    );
     assert!(
         !c.titles_in_use("")
             .await
@@ -1151,7 +1154,7 @@ async fn titles_used_by_aes_without_registry_entry_are_taken_everywhere() {
             .contains(&"PRECONF".to_string())
     );
     let applied = c.sync_registry(true).await.unwrap().value;
-    assert_eq!(applied[0].2, Some(Registration::Registered));
+    assert_eq!(applied[0].registration, Some(Registration::Registered));
     assert!(c.unregistered_titles().await.unwrap().value.is_empty());
     assert!(
         c.titles_in_use("")
@@ -1246,6 +1249,30 @@ async fn derived_titles_site_rule_and_reclaimed_titles() {
         .value,
     );
     assert_eq!(again.network_aes[0].ae_title, "HELD7");
+    // A failed install that reclaimed an already registered title leaves
+    // that registry entry alone (it was not this attempt's to release).
+    c.register_title("HELD8").await.unwrap();
+    let mut failing = small_device("ct-e", "CT", "OTHER8", 5);
+    failing.network_aes[0].extensions = Extensions {
+        object_classes: vec!["extensibleObject".into()],
+        attributes: vec![Attribute {
+            name: "noSuchAttributeType".into(),
+            values: vec![b"x".to_vec()],
+        }],
+    };
+    let err = c
+        .install(&InstallPlan::new(failing).reclaim(0, aet("HELD8")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.result_code(), Some(17), "{err}");
+    assert!(
+        c.titles_in_use("HELD8")
+            .await
+            .unwrap()
+            .value
+            .contains(&"HELD8".to_string()),
+        "the reclaimed title was released"
+    );
     // A held title another device's AE uses now is not reclaimed.
     let stolen = installed(
         c.install(

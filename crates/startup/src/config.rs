@@ -550,6 +550,30 @@ mod tests {
     }
 
     #[test]
+    fn site_controlled_settings_parse_and_default_to_the_sites_choice() {
+        let config = StartupConfig::from_toml(
+            "[ldap]\nactivate_on_boot = true\ninstall_as_on_collision = \"CT-2\"\n\
+             title_rule = { prefix = \"CT\", digits = 3, check_digit = true }\n",
+        )
+        .unwrap();
+        assert!(config.ldap.activate_on_boot);
+        assert_eq!(config.ldap.install_as_on_collision.as_deref(), Some("CT-2"));
+        let rule = config.ldap.title_rule.unwrap();
+        assert_eq!((rule.start, rule.digits, rule.check_digit), (1, 3, true));
+        assert!(matches!(
+            rule.policy(),
+            annexr_ldap::AllocationPolicy::Structured { ref prefix, .. } if prefix == "CT"
+        ));
+        let default = StartupConfig::default();
+        assert!(
+            !default.ldap.activate_on_boot,
+            "the installed flag is the site's"
+        );
+        assert!(default.ldap.title_rule.is_none());
+        assert!(default.ldap.install_as_on_collision.is_none());
+    }
+
+    #[test]
     fn a_misspelt_setting_is_an_error_naming_it() {
         let err = StartupConfig::from_toml("[ldap]\nbind_nd = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("bind_nd"), "{err}");

@@ -841,3 +841,60 @@ async fn taken_titles_warn_collisions_are_not_adopted_and_renames_are_found_by_s
         fourth.report
     );
 }
+
+/// Issue 14 point 4: a device entry left without AEs (an install killed
+/// before its AEs, with no store to remember it) is completed from the local
+/// description, never taken as the configuration.
+#[tokio::test]
+async fn an_incomplete_device_is_completed_also_without_a_store() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let devices = site.slapd.devices_dn();
+    site.slapd
+        .ldapadd(&format!(
+            "dn: dicomDeviceName=MR-HALF,{devices}\nobjectClass: dicomDevice\n\
+             dicomDeviceName: MR-HALF\ndicomInstalled: TRUE\ndicomPrimaryDeviceType: MR\n\n\
+             dn: cn=dicom,dicomDeviceName=MR-HALF,{devices}\nobjectClass: dicomNetworkConnection\n\
+             cn: dicom\ndicomHostname: 127.0.0.1\ndicomPort: 11113\n"
+        ))
+        .unwrap();
+    let local = new_modality("MR-HALF", "MRHALF");
+    let mut config = site_config(&site, "MR-HALF");
+    config.time.enabled = false;
+    let outcome = Startup::builder()
+        .config(config)
+        .local_description(local)
+        .build()
+        .run()
+        .await;
+    println!("{}", outcome.report);
+    assert_eq!(
+        outcome.report.configuration_source,
+        Some(Source::Ldap),
+        "{}",
+        outcome.report
+    );
+    let device = outcome.device.unwrap();
+    assert_eq!(device.network_aes.len(), 1);
+    assert_eq!(device.network_aes[0].ae_title.as_str(), "MRHALF");
+    assert!(
+        outcome
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("has no AEs") && w.message.contains("completing")),
+        "{}",
+        outcome.report
+    );
+    let ae = site
+        .slapd
+        .ldapsearch(&devices, "(dicomAETitle=MRHALF)")
+        .unwrap();
+    assert!(ae.contains("dicomAETitle: MRHALF"), "{ae}");
+    let registry = site
+        .slapd
+        .ldapsearch(&site.slapd.registry_dn(), "(dicomAETitle=MRHALF)")
+        .unwrap();
+    assert!(registry.contains("dicomAETitle: MRHALF"), "{registry}");
+}
