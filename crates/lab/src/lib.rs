@@ -12,6 +12,7 @@
 //! | [`Dnsmasq`] | the site's DNS server (SRV, A, TXT records) |
 //! | [`DnsServer`] | the same records on dnsmasq, BIND 9 or unbound ([`DnsZone::start_on`]) |
 //! | [`Chronyd`] | the site's NTP server, optionally with a shifted clock |
+//! | [`Ntpsec`] | ntpsec's ntpd, unsynchronized (Kiss-o'-Death INIT), in a network namespace |
 //! | [`Storescp`] | a DICOM peer (archive, printer) that answers C-ECHO |
 //! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
 //! | [`SlapdPair`] | a provider and a read-only replica (referrals on write) |
@@ -31,6 +32,7 @@ mod dhcp;
 mod dicom;
 mod dns;
 mod dnsmasq;
+mod ntpsec;
 mod process;
 mod relay;
 mod site;
@@ -45,6 +47,7 @@ pub use dhcp::{DhcpExpected, DhcpLab, DhcpLabBuilder, DhcpServer};
 pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
 pub use dns::{DnsServer, DnsServerKind, DnsZone, LoggedQuery, SrvRecord};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder};
+pub use ntpsec::Ntpsec;
 pub use relay::DelayRelay;
 pub use site::{LDAP_HOST, SITE_DOMAIN};
 pub use site::{SampleSite, SiteDevice};
