@@ -15,6 +15,7 @@
 //! | [`Ntpsec`] | ntpsec's ntpd, unsynchronized (Kiss-o'-Death INIT), in a network namespace |
 //! | [`Storescp`] | a DICOM peer (archive, printer) that answers C-ECHO |
 //! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
+//! | [`PynetdicomScp`] | a pynetdicom peer that rejects, aborts or misbehaves as the called AE title says |
 //! | [`SlapdPair`] | a provider and a read-only replica (referrals on write) |
 //! | [`DhcpLab`] | dnsmasq or kea DHCP on a veth link between two network namespaces |
 //! | [`DelayRelay`] | a WAN link: a fixed delay in front of any of them (TCP and UDP) |
@@ -34,6 +35,7 @@ mod dns;
 mod dnsmasq;
 mod ntpsec;
 mod process;
+mod pynetdicom;
 mod relay;
 mod site;
 mod slapd;
@@ -48,6 +50,7 @@ pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
 pub use dns::{DnsServer, DnsServerKind, DnsZone, LoggedQuery, SrvRecord};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder};
 pub use ntpsec::Ntpsec;
+pub use pynetdicom::{PynetdicomScp, called_ae};
 pub use relay::DelayRelay;
 pub use site::{LDAP_HOST, SITE_DOMAIN};
 pub use site::{SampleSite, SiteDevice};
