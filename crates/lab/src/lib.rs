@@ -12,8 +12,10 @@
 //! | [`Dnsmasq`] | the site's DNS server (SRV, A, TXT records) |
 //! | [`DnsServer`] | the same records on dnsmasq, BIND 9 or unbound ([`DnsZone::start_on`]) |
 //! | [`Chronyd`] | the site's NTP server, optionally with a shifted clock |
+//! | [`Ntpsec`] | ntpsec's ntpd, unsynchronized (Kiss-o'-Death INIT), in a network namespace |
 //! | [`Storescp`] | a DICOM peer (archive, printer) that answers C-ECHO |
 //! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
+//! | [`PynetdicomScp`] | a pynetdicom peer that rejects, aborts or misbehaves as the called AE title says |
 //! | [`SlapdPair`] | a provider and a read-only replica (referrals on write) |
 //! | [`DhcpLab`] | dnsmasq or kea DHCP on a veth link between two network namespaces |
 //! | [`DelayRelay`] | a WAN link: a fixed delay in front of any of them (TCP and UDP) |
@@ -34,7 +36,9 @@ mod dicom;
 mod dns;
 mod dnsmasq;
 mod evil_ldap;
+mod ntpsec;
 mod process;
+mod pynetdicom;
 mod relay;
 mod site;
 mod slapd;
@@ -50,6 +54,8 @@ pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
 pub use dns::{DnsServer, DnsServerKind, DnsZone, LoggedQuery, SrvRecord};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder};
 pub use evil_ldap::{EvilLdap, Misbehaviour};
+pub use ntpsec::Ntpsec;
+pub use pynetdicom::{PynetdicomScp, called_ae};
 pub use relay::DelayRelay;
 pub use site::{LDAP_HOST, SITE_DOMAIN};
 pub use site::{SampleSite, SiteDevice};
