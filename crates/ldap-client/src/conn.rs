@@ -185,7 +185,7 @@ impl Inner {
     }
 
     /// Connects and binds to one server.
-    async fn open(&self, server: &str, stats: &mut Stats) -> Result<Ldap> {
+    pub(crate) async fn open(&self, server: &str, stats: &mut Stats) -> Result<Ldap> {
         let cfg = &self.config;
         let mut settings = LdapConnSettings::new().set_conn_timeout(cfg.connect_timeout);
         let starttls = cfg.tls.starttls && server.starts_with("ldap://");
