@@ -183,6 +183,7 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::Time(args) => time(config, args, json_out).await,
         Command::Dhcp(args) => dhcp(args, json_out).await,
         Command::Schema(args) => Ok(crate::schema::run(args)),
+        Command::Watch(args) => crate::watch::run(config, args, json_out).await,
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod commands;
 mod schema;
+mod watch;
 
 /// Exit codes, documented in `--help`.
 pub(crate) mod exit {
@@ -147,6 +148,8 @@ pub(crate) enum Command {
     Dhcp(commands::DhcpArgs),
     /// Print the DICOM configuration schema (PS3.15 Annex H) in a directory's format.
     Schema(schema::SchemaArgs),
+    /// Follow a device and its peers in the directory; one line per change until stopped.
+    Watch(watch::WatchArgs),
 }
 
 impl Global {
