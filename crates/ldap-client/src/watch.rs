@@ -441,8 +441,8 @@ impl Watcher {
                         }
                         Notice::Done { device, rc, text } => {
                             match rc {
-                                // No such device (yet): report it, follow by polling its parent is
-                                // not possible with one search; the next reconnect tries again.
+                                // No such device (yet): report it; its persistent search
+                                // is gone, and the next reconnect starts it again.
                                 32 => {
                                     match self.reload(&device).await {
                                         Ok(true) => {}
