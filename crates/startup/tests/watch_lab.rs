@@ -283,3 +283,54 @@ async fn slapd_restart_is_lost_then_resumed_with_no_missed_change() {
 async fn slapd_restart_while_polling_is_lost_then_resumed_with_no_missed_change() {
     restart_loses_nothing(false).await;
 }
+
+/// The blocking twin: events read from a thread outside the runtime.
+#[test]
+fn blocking_next_reads_events_outside_the_runtime() {
+    let Some(slapd) = start_slapd(true) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path().join("state.json")));
+    let mut watch = runtime.block_on(start_watch(&slapd, WatchMode::Auto, store));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        while let Some(e) = watch.blocking_next() {
+            if tx.send(e).is_err() {
+                return;
+            }
+        }
+    });
+    let wait = |what: &str, wanted: &dyn Fn(&WatchEvent) -> bool| loop {
+        match rx.recv_timeout(WAIT) {
+            Ok(e) if wanted(&e) => return e,
+            Ok(_) => {}
+            Err(_) => panic!("no {what} within {WAIT:?}"),
+        }
+    };
+    wait("Following", &|e| matches!(e, WatchEvent::Following { .. }));
+    slapd
+        .ldapmodify(&format!(
+            "dn: dicomDeviceName={PEER},{}\nchangetype: modify\n\
+             replace: dicomInstalled\ndicomInstalled: FALSE\n",
+            slapd.devices_dn()
+        ))
+        .unwrap();
+    let offline = wait("Offline", &|e| matches!(e, WatchEvent::Offline { .. }));
+    assert_eq!(
+        offline,
+        WatchEvent::Offline {
+            device: PEER.into(),
+            ae_title: Some(PEER_AE.into())
+        }
+    );
+    drop(rx);
+    // Stopping the runtime ends the watch; the reader sees the end.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    reader.join().unwrap();
+}
