@@ -229,6 +229,7 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::Dhcp(args) => dhcp(args, json_out).await,
         Command::Schema(args) => Ok(crate::schema::run(args)),
         Command::Registry(args) => registry(config, args, json_out).await,
+        Command::Watch(args) => crate::watch::run(config, args, json_out).await,
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod commands;
 mod schema;
+mod watch;
 
 /// Exit codes, documented in `--help`.
 pub(crate) mod exit {
@@ -149,6 +150,8 @@ pub(crate) enum Command {
     Schema(schema::SchemaArgs),
     /// The unique AE titles registry: `sync` adds entries for titles AEs use without one.
     Registry(commands::RegistryArgs),
+    /// Follow a device and its peers in the directory; one line per change until stopped.
+    Watch(watch::WatchArgs),
 }
 
 impl Global {

@@ -101,6 +101,13 @@ typedef int32_t AnnexrStatus;
 typedef struct AnnexrStartup AnnexrStartup;
 
 /**
+ * An opaque running watch, made by `annexr_watch_start` and ended (and
+ * freed) by `annexr_watch_stop`. It does not borrow the startup handle it
+ * was made from: that handle may be freed while the watch runs.
+ */
+typedef struct AnnexrWatch AnnexrWatch;
+
+/**
  * The progress callback: `event_json` is one event of the startup as a
  * NUL-terminated UTF-8 JSON object, e.g.
  * `{"event":"step-started","step":"dns"}`, borrowed for the duration of
@@ -109,6 +116,20 @@ typedef struct AnnexrStartup AnnexrStartup;
  * throw), and must not call functions on the same handle.
  */
 typedef void (*AnnexrProgressCallback)(void *user, const char *event_json);
+
+/**
+ * The watch callback: `event_json` is one event as a NUL-terminated UTF-8
+ * JSON object, e.g. `{"event":"peer_moved","title":"ARCHIVE",...}`,
+ * borrowed for the duration of the call only (copy it to keep it).
+ *
+ * Thread rules: called on the watch's own library thread (never the
+ * thread that called `annexr_watch_start`), one call at a time, in the
+ * order of the events. It must not unwind (C++: must not throw) and must
+ * not call `annexr_watch_stop` on its own watch (refused with
+ * `ANNEXR_STATUS_BUSY`); other annexr functions may be called. While it
+ * runs, further events wait (none is dropped).
+ */
+typedef void (*AnnexrWatchCallback)(void *user, const char *event_json);
 
 #ifdef __cplusplus
 extern "C" {
@@ -333,6 +354,37 @@ const char *annexr_version(void);
  * that is no status.
  */
 const char *annexr_status_name(int32_t status);
+
+/**
+ * Starts following this device (the configuration the last
+ * `annexr_startup_run` settled on, or `[device] name` before any run) and
+ * the peers of the `[probe] device_types` in the directory: RFC 4533
+ * refreshAndPersist where the server offers it, polling otherwise, with
+ * reconnects and backoff. Each change is one call of `callback` with
+ * `user` passed back unchanged; see `AnnexrWatchCallback` for its thread
+ * rules. When the settings name a store (`[store] path`), a change of this
+ * device's configuration is written there.
+ *
+ * Returns once the watch has loaded what it follows (events then arrive on
+ * the watch thread); on failure nothing runs and `*out` is NULL. `user`
+ * must stay valid until `annexr_watch_stop` returns.
+ *
+ * # Safety
+ * `startup` is NULL or a live handle; `callback`, when not NULL, has the
+ * `AnnexrWatchCallback` signature; `out` is NULL or writable.
+ */
+AnnexrStatus annexr_watch_start(struct AnnexrStartup *startup, AnnexrWatchCallback callback, void *user, struct AnnexrWatch **out);
+
+/**
+ * Stops the watch and frees it: when this returns, the callback is not
+ * running and will not be called again, and `user` may be released. NULL
+ * is ignored. Refused (`ANNEXR_STATUS_BUSY`, nothing freed) when called
+ * from inside the watch's own callback.
+ *
+ * # Safety
+ * `watch` is NULL or a live watch from `annexr_watch_start`, stopped once.
+ */
+AnnexrStatus annexr_watch_stop(struct AnnexrWatch *watch);
 
 #ifdef __cplusplus
 }  // extern "C"

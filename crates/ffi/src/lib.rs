@@ -25,6 +25,7 @@
 
 mod error;
 mod session;
+mod watch;
 
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -33,6 +34,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 
 use error::{FfiError, clear_last_error, last_error, set_last_error};
 use session::Session;
+pub use watch::{AnnexrWatch, AnnexrWatchCallback, annexr_watch_start, annexr_watch_stop};
 
 /// The result of every fallible call. `ANNEXR_STATUS_OK` (0) is success;
 /// any other value is an error whose message

@@ -177,6 +177,17 @@ impl Session {
         }
     }
 
+    /// What a watch needs: the settings, the LDAP servers, and the
+    /// configuration the last run settled on.
+    pub(crate) fn watch_inputs(
+        &mut self,
+        function: &'static str,
+    ) -> Result<(StartupConfig, Vec<String>, Option<Device>)> {
+        let urls = self.ldap_urls(function)?;
+        let device = self.last.as_ref().and_then(|l| l.device.clone());
+        Ok((self.config.clone(), urls, device))
+    }
+
     /// The LDAP servers for lookups: those the last run used, else what DNS
     /// SRV (or `[ldap] urls`) gives now.
     fn ldap_urls(&mut self, function: &'static str) -> Result<Vec<String>> {

@@ -116,6 +116,18 @@ impl SlapdBuilder {
         self
     }
 
+    /// With `true`, the main database carries the syncprov overlay, so
+    /// clients can follow it with RFC 4533 content synchronization
+    /// (refreshAndPersist), as a syncrepl provider serves its consumers.
+    pub fn sync_provider(mut self, on: bool) -> Self {
+        if on {
+            self.role = Replication::Provider;
+        } else if self.role == Replication::Provider {
+            self.role = Replication::None;
+        }
+        self
+    }
+
     /// Writes the configuration, loads the base DIT and the seed, starts
     /// slapd and waits until it accepts connections.
     pub fn start(self) -> Result<Slapd, LabError> {
@@ -513,6 +525,17 @@ impl Slapd {
                 .args(["-D", &self.admin_dn(), "-w", ADMIN_PASSWORD])
                 .args(["-s", scope, "-b", base, filter]),
             None,
+        )
+    }
+
+    /// Runs the stock `slapmodify` on the database with `ldif` (changetype
+    /// records): an edit made while slapd is stopped ([`Slapd::stop`]).
+    pub fn slapmodify(&self, ldif: &str) -> Result<String, LabError> {
+        let binary = find_binary("slapd", "slapmodify", "slapd")?;
+        run_tool(
+            "slapmodify",
+            Command::new(binary).arg("-f").arg(&self.conf),
+            Some(ldif.as_bytes()),
         )
     }
 

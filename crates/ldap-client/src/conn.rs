@@ -233,7 +233,7 @@ impl Inner {
 
     /// Connects and binds to one server. `must_encrypt` refuses a
     /// connection without TLS (a referral from a TLS connection).
-    async fn open(
+    pub(crate) async fn open(
         &self,
         server: &str,
         stats: &mut Stats,

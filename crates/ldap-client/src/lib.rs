@@ -14,6 +14,8 @@
 //! - [`alloc`]: AE title allocation policies, sans I/O.
 //! - [`merge`]: the merge of a local description into the stored one
 //!   (the model's diff then applies it, guarded against concurrent edits).
+//! - [`LdapClient::watch`]: follows devices live (RFC 4533
+//!   refreshAndPersist, or polling), reconnecting with backoff.
 //! - [`blocking`]: the same API for code that is not async.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -27,6 +29,7 @@ pub mod frame;
 mod guard;
 mod install;
 mod update;
+mod watch;
 
 pub use alloc::{AllocationPolicy, Allocator};
 pub use client::{
@@ -39,3 +42,4 @@ pub use error::{Error, Result, rc_name};
 pub use guard::remember_addresses;
 pub use install::{InstallJournal, InstallOutcome, InstallPlan, InstallStep};
 pub use update::{Target, UpdateOutcome, merge};
+pub use watch::{DirectoryWatch, Mechanism, WatchEvent, WatchMode, WatchOptions};

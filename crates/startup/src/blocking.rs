@@ -36,6 +36,15 @@ impl Running {
         &self.outcome
     }
 
+    /// Starts following this device and its peers in the directory
+    /// ([`crate::Watch::for_startup`]) on this handle's runtime; read the
+    /// events with [`crate::Watch::blocking_next`] from any thread that is
+    /// not one of the runtime's workers.
+    pub fn watch(&self, startup: &Startup) -> Result<crate::Watch, crate::Error> {
+        let builder = crate::Watch::for_startup(startup, &self.outcome)?;
+        self.runtime.block_on(builder.start())
+    }
+
     /// R.5: optionally marks the device offline, stops time
     /// synchronization, releases the DHCP lease.
     pub fn shutdown(self, set_offline: bool) -> ShutdownReport {

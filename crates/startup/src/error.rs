@@ -25,6 +25,9 @@ pub enum Error {
     /// No NTP server could be resolved.
     #[error("no NTP server could be resolved: {0}")]
     NtpServers(String),
+    /// [`crate::Watch`] has nothing to follow.
+    #[error("nothing to watch: {0}")]
+    NothingToWatch(String),
     /// Measuring the clock failed.
     #[error(transparent)]
     Time(#[from] annexr_sntp::Error),

@@ -7,6 +7,7 @@
 //! | [`blocking`] | the same for firmware without tokio: [`blocking::run`] and [`blocking::Running::shutdown`] |
 //! | [`config`] | [`StartupConfig`]: the TOML settings, every one with a default |
 //! | [`store`] | the non-volatile store: the device's name, last configuration, last lease, titles |
+//! | [`watch`] | [`Watch`]: after startup, follow this device and its peers in the directory, as events |
 //! | [`report`] | [`StartupReport`], step outcomes, value sources, warnings, progress events |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -21,6 +22,7 @@ pub mod report;
 mod sequence;
 pub mod store;
 pub mod time;
+pub mod watch;
 
 pub use config::{ConfigError, LeaseApply, NetworkMode, RequiredClass, StartupConfig};
 pub use configure::client as ldap_client;
@@ -33,3 +35,4 @@ pub use report::{
 pub use sequence::{ShutdownReport, Startup, StartupBuilder, StartupOutcome, ldap_servers};
 pub use store::{FileStore, LoadSource, Store, StoreError, StoredLease, StoredState};
 pub use time::{TimeMeasurement, measure_time};
+pub use watch::{Watch, WatchBuilder, WatchEvent};
