@@ -143,5 +143,8 @@ fn assigned_machine_name_names_the_device() {
     assert_eq!(granted, ["ct-west-3"], "{report}");
     assert_eq!(report.device_name.as_deref(), Some("ct-west-3"), "{report}");
     // Without a name the step would say so; with the assigned one it looks.
-    assert!(!report.to_string().contains("does not know its name"), "{report}");
+    assert!(
+        !report.to_string().contains("does not know its name"),
+        "{report}"
+    );
 }
