@@ -872,8 +872,12 @@ async fn time(config: StartupConfig, args: TimeArgs, json_out: bool) -> Result<u
     let measured = annexr::measure_time(&servers, args.samples, config.time.timeout_ms)
         .await
         .map_err(failed)?;
-    emit(json_out, &measured.json, &measured.text);
-    Ok(if measured.synchronized {
+    emit(
+        json_out,
+        &crate::time_view::json(&measured),
+        &crate::time_view::text(&measured),
+    );
+    Ok(if crate::time_view::synchronized(&measured) {
         exit::OK
     } else {
         exit::FAILED

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod commands;
 mod schema;
+mod time_view;
 mod watch;
 
 /// Exit codes, documented in `--help`.

@@ -83,13 +83,14 @@ pub(crate) enum FfiError {
         /// The LDAP client's error (server, step, cause).
         source: annexr_ldap::Error,
     },
-    /// The LDAP client could not be set up (bad URL, CA or password file).
-    #[error("{function}: LDAP client setup: {cause}")]
-    LdapSetup {
+    /// A step of the `annexr` crate failed (finding the LDAP servers,
+    /// setting up the client).
+    #[error("{function}: {source}")]
+    Annexr {
         /// The C function.
         function: &'static str,
-        /// What is wrong.
-        cause: String,
+        /// The library's error, mapped to a status by its variant.
+        source: annexr::Error,
     },
     /// Nothing was found.
     #[error("{function}: {what}")]
@@ -130,7 +131,7 @@ impl FfiError {
             FfiError::State { .. } => AnnexrStatus::State,
             FfiError::Busy { .. } => AnnexrStatus::Busy,
             FfiError::Ldap { .. } => AnnexrStatus::Ldap,
-            FfiError::LdapSetup { .. } => AnnexrStatus::Config,
+            FfiError::Annexr { source, .. } => annexr_status(source),
             FfiError::NotFound { .. } => AnnexrStatus::NotFound,
             FfiError::Probe { .. } => AnnexrStatus::Probe,
             FfiError::Runtime { .. } => AnnexrStatus::Runtime,
@@ -169,4 +170,16 @@ pub(crate) fn last_error() -> Option<String> {
         .try_with(|slot| slot.try_borrow().ok().and_then(|s| s.clone()))
         .ok()
         .flatten()
+}
+
+/// The status C sees for an error of the `annexr` crate.
+fn annexr_status(error: &annexr::Error) -> AnnexrStatus {
+    match error {
+        annexr::Error::Config(_) => AnnexrStatus::Config,
+        annexr::Error::Ldap(annexr_ldap::Error::Config(_)) => AnnexrStatus::Config,
+        annexr::Error::Ldap(_) => AnnexrStatus::Ldap,
+        // No LDAP server known, nothing to watch, no NTP server: the call
+        // does not fit what the handle knows.
+        _ => AnnexrStatus::State,
+    }
 }

@@ -202,10 +202,7 @@ impl Session {
         let config = self.config.clone();
         self.runtime(function)?
             .block_on(annexr::ldap_servers(&config))
-            .map_err(|cause| FfiError::State {
-                function,
-                cause: cause.to_string(),
-            })
+            .map_err(|source| FfiError::Annexr { function, source })
     }
 
     fn ldap_client(&mut self, function: &'static str) -> Result<(LdapClient, &Runtime)> {
@@ -217,11 +214,8 @@ impl Session {
                 let runtime = self.runtime(function)?;
                 // ldap3 spawns its connection driver on the current runtime.
                 let _entered = runtime.enter();
-                let client =
-                    annexr::ldap_client(&config, &urls).map_err(|cause| FfiError::LdapSetup {
-                        function,
-                        cause: cause.to_string(),
-                    })?;
+                let client = annexr::ldap_client(&config, &urls)
+                    .map_err(|source| FfiError::Annexr { function, source })?;
                 self.ldap = Some((urls, client.clone()));
                 client
             }

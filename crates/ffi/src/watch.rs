@@ -127,9 +127,9 @@ pub unsafe extern "C" fn annexr_watch_start(
                     let client = match annexr::ldap_client(&config, &urls) {
                         Ok(c) => c,
                         Err(e) => {
-                            return fail(FfiError::LdapSetup {
+                            return fail(FfiError::Annexr {
                                 function: F,
-                                cause: e.to_string(),
+                                source: e,
                             });
                         }
                     };

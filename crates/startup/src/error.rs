@@ -4,6 +4,7 @@
 /// What went wrong in one of the standalone steps the `annexr` tool and
 /// PACS products call directly.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The settings are unusable (e.g. the password file cannot be read).
     #[error(transparent)]

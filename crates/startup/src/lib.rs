@@ -34,5 +34,5 @@ pub use report::{
 };
 pub use sequence::{ShutdownReport, Startup, StartupBuilder, StartupOutcome, ldap_servers};
 pub use store::{FileStore, LoadSource, Store, StoreError, StoredLease, StoredState};
-pub use time::{TimeMeasurement, measure_time};
+pub use time::measure_time;
 pub use watch::{Watch, WatchBuilder, WatchEvent};

@@ -14,7 +14,6 @@ use annexr_sntp::{
     AGREEMENT, AccuracyClass, Clock, LeapSecond, Measurement, SamplingConfig, SntpClient,
     StartupStep, StartupStepRules, SyncConfig, SyncHandle, SystemClock,
 };
-use serde_json::json;
 
 use crate::config::{RequiredClass, StartupConfig, TimeSettings, millis};
 use crate::network::NetworkParams;
@@ -316,84 +315,13 @@ pub(crate) async fn synchronize(
     }
 }
 
-/// What `annexr time` shows: the measurement as text and JSON.
-#[derive(Debug, Clone)]
-pub struct TimeMeasurement {
-    /// True when the clock is within the ordinary class of R.6 (500 ms).
-    pub synchronized: bool,
-    /// Human-readable lines.
-    pub text: String,
-    /// The same as JSON.
-    pub json: serde_json::Value,
-}
-
 /// Measures the local clock against `servers` (`host[:port]`), never
-/// setting it: offset, delay, stratum per server and the R.6 class.
+/// setting it: offset, delay, stratum per server and the R.6 class, as data
+/// (the `annexr` tool renders it).
 pub async fn measure_time(
     servers: &[String],
     samples: u32,
     timeout_ms: u64,
-) -> Result<TimeMeasurement, crate::Error> {
-    let m = measure(servers, samples, timeout_ms).await?;
-    let agreeing = m.agreeing_servers(AGREEMENT);
-    let leap = m.leap();
-    let mut text = format!(
-        "offset {:+.3} ms, delay {:.3} ms, error bound {:.3} ms\nclock now: {}; after correction: {}\n{agreeing} server(s) agree within 1 s{}\n",
-        micros(m.offset) as f64 / 1000.0,
-        m.delay.as_secs_f64() * 1000.0,
-        m.sync_distance.as_secs_f64() * 1000.0,
-        m.clock_class,
-        m.supported_class,
-        leap.map(|l| format!("; {l}")).unwrap_or_default()
-    );
-    let mut servers_json = Vec::new();
-    for s in &m.servers {
-        match (&s.best, &s.discarded) {
-            (Some(best), None) => {
-                text.push_str(&format!(
-                    "  {}: offset {:+.3} ms, delay {:.3} ms, stratum {}, leap {}, ref {}, precision 2^{}, root distance {:.3} ms\n",
-                    s.server,
-                    micros(best.offset) as f64 / 1000.0,
-                    best.delay.as_secs_f64() * 1000.0,
-                    best.stratum,
-                    best.leap,
-                    String::from_utf8_lossy(&best.reference_id).trim_end_matches('\0'),
-                    best.precision,
-                    best.root_distance().as_secs_f64() * 1000.0,
-                ));
-                servers_json.push(json!({
-                    "server": s.server.to_string(),
-                    "offset_us": micros(best.offset),
-                    "delay_us": best.delay.as_micros(),
-                    "stratum": best.stratum,
-                    "leap": best.leap,
-                    "precision": best.precision,
-                    "root_distance_us": best.root_distance().as_micros(),
-                    "valid_samples": s.valid_samples,
-                }));
-            }
-            (_, discarded) => {
-                let why = discarded
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_else(|| "no valid reply".into());
-                text.push_str(&format!("  {}: discarded ({why})\n", s.server));
-                servers_json.push(json!({ "server": s.server.to_string(), "discarded": why }));
-            }
-        }
-    }
-    Ok(TimeMeasurement {
-        synchronized: m.clock_class != AccuracyClass::Insufficient,
-        json: json!({
-            "offset_us": micros(m.offset),
-            "delay_us": m.delay.as_micros(),
-            "sync_distance_us": m.sync_distance.as_micros(),
-            "clock_class": m.clock_class.to_string(),
-            "supported_class": m.supported_class.to_string(),
-            "agreeing_servers": agreeing,
-            "leap_second": leap.map(leap_name),
-            "servers": servers_json,
-        }),
-        text,
-    })
+) -> Result<annexr_sntp::Measurement, crate::Error> {
+    measure(servers, samples, timeout_ms).await
 }
