@@ -1441,7 +1441,13 @@ async fn install_through_a_lagging_replica_never_deletes_itself() {
     let Some(pair) = or_skip(SlapdPair::start_lagging("", 30)) else {
         return;
     };
-    let c = client(&pair.consumer);
+    // Writes follow the replica's referral to the provider (a known host).
+    let bundle = ca_bundle(&[&pair.consumer, &pair.provider]);
+    let mut cfg = config(&pair.consumer)
+        .ca_file(bundle.path())
+        .follow_referrals(true);
+    cfg.referral_hosts = vec![format!("127.0.0.1:{}", pair.provider.port())];
+    let c = LdapClient::new(cfg).unwrap();
     let d = small_device("lagging-dev", "CT", "LAG1", 104);
     let r = c.install(&InstallPlan::new(d.clone())).await.unwrap();
     let device = installed(r.value);

@@ -383,6 +383,8 @@ async fn the_second_boot_searches_the_remembered_configuration_root_directly() {
 /// The test binary re-runs itself under libfaketime for the clock tests;
 /// this variable carries the child's settings (JSON) and marks the child.
 const FAKETIME_CHILD: &str = "ANNEXR_TEST_FAKETIME_CHILD";
+/// The bind password of the child (kept out of the serialized settings).
+const FAKETIME_CHILD_PASSWORD: &str = "ANNEXR_TEST_FAKETIME_CHILD_PASSWORD";
 /// Where Debian's libfaketime package puts the preload library.
 const FAKETIME_LIBS: [&str; 2] = [
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
@@ -397,7 +399,9 @@ async fn tls_clock_child_runs_the_startup_under_faketime() {
     let settings = std::env::var(FAKETIME_CHILD).expect(
         "run by the tls_with_clock_* tests, with the settings in ANNEXR_TEST_FAKETIME_CHILD",
     );
-    let config: StartupConfig = serde_json::from_str(&settings).unwrap();
+    let mut config: StartupConfig = serde_json::from_str(&settings).unwrap();
+    // The password is never serialized with the settings: it comes apart.
+    config.ldap.password = std::env::var(FAKETIME_CHILD_PASSWORD).ok();
     let name = config.device.name.clone().unwrap();
     let outcome = Startup::builder()
         .config(config)
@@ -457,6 +461,7 @@ fn startup_under_faketime(
             "--test-threads=1",
         ])
         .env(FAKETIME_CHILD, serde_json::to_string(&config).unwrap())
+        .env(FAKETIME_CHILD_PASSWORD, slapd.device_password())
         .env("LD_PRELOAD", lib)
         .env("FAKETIME", faketime)
         // Timers and timeouts keep the real monotonic clock.
