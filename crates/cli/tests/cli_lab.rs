@@ -368,6 +368,19 @@ fn probe_skips_offline_aes_and_find_by_type_any_case_or_sop_class() {
             .any(|a| a["ae_title"] == "CT_SPARE"),
         "{all}"
     );
+    // The same title on a second device (no registry check in ldapadd):
+    // find says so, resolve refuses to pick one.
+    add_unregistered_device(&site, "CT-TWIN", "CT_SPARE", 11114, false);
+    let twins = annexr(&site, &["find", "--type", "ct", "--all"]);
+    let text = stdout(&twins);
+    assert!(
+        text.contains("warning: AE title CT_SPARE is used by several AEs"),
+        "{text}"
+    );
+    let resolved = annexr(&site, &["resolve", "CT_SPARE"]);
+    assert_eq!(resolved.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&resolved.stderr);
+    assert!(stderr.contains("is used by 2 AEs"), "{stderr}");
     let none = annexr(
         &site,
         &["find", "--sop-class", "1.2.840.10008.1.1", "--role", "SCU"],
