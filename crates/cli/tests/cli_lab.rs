@@ -529,3 +529,46 @@ fn install_with_a_title_rule_collisions_and_the_sites_installed_flag() {
         .unwrap();
     assert!(entry.contains("dicomInstalled: FALSE"), "{entry}");
 }
+
+/// Issue 14 point 7 with the tool: `annexr install` against a replica that
+/// lags behind its provider. The writes follow the referral; the read-back
+/// does not see the device yet, and the install stands (nothing deleted).
+#[test]
+fn install_through_a_lagging_replica_stands() {
+    let Some(pair) = or_skip(annexr_lab::SlapdPair::start_lagging("", 30)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let local = write_local(dir.path(), "MR-REPLICA", "MRREPL", "SN-R");
+    let out = Command::new(env!("CARGO_BIN_EXE_annexr"))
+        .args([
+            "--ldap",
+            &pair.consumer.url(),
+            "--bind-dn",
+            &pair.consumer.device_dn(),
+            "--password",
+        ])
+        .arg(pair.consumer.device_password())
+        .args(["--timeout-ms", "3000", "install", "--local", &local])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("installed as MR-REPLICA with AE title(s) MRREPL"),
+        "{text}"
+    );
+    let on_provider = pair
+        .provider
+        .ldapsearch(&pair.provider.devices_dn(), "(dicomAETitle=MRREPL)")
+        .unwrap();
+    assert!(
+        on_provider.contains("dicomAETitle: MRREPL"),
+        "{on_provider}"
+    );
+}
