@@ -310,6 +310,23 @@ fn probe_skips_offline_aes_and_find_by_type_any_case_or_sop_class() {
     assert_eq!(forced["summary"]["peers"], 1, "{forced}");
     assert_eq!(forced["not_called"].as_array().unwrap().len(), 0);
 
+    // Entries read by object class: a connection named by another RDN.
+    let devices = site.slapd.devices_dn();
+    let us = format!("dicomDeviceName=US-1,{devices}");
+    site.slapd
+        .ldapadd(&format!(
+            "dn: {us}\nobjectClass: dicomDevice\ndicomDeviceName: US-1\ndicomInstalled: TRUE\n\
+             dicomPrimaryDeviceType: US\n\n\
+             dn: dicomHostname=127.0.0.1,{us}\nobjectClass: dicomNetworkConnection\n\
+             dicomHostname: 127.0.0.1\ndicomPort: 11115\n\n\
+             dn: dicomAETitle=US1,{us}\nobjectClass: dicomNetworkAE\ndicomAETitle: US1\n\
+             dicomNetworkConnectionReference: dicomHostname=127.0.0.1,{us}\n\
+             dicomAssociationInitiator: TRUE\ndicomAssociationAcceptor: TRUE\n"
+        ))
+        .unwrap();
+    let us1 = annexr(&site, &["resolve", "US1"]);
+    assert!(stdout(&us1).contains("127.0.0.1:11115"), "{}", stdout(&us1));
+
     let resolved = annexr(&site, &["resolve", "CT_SPARE"]);
     assert!(
         stdout(&resolved).contains("not callable: CT_SPARE is not installed"),
