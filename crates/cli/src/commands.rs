@@ -454,6 +454,25 @@ async fn find(config: StartupConfig, args: FindArgs, json_out: bool) -> Result<u
     for skipped in &result.skipped {
         text.push_str(&format!("warning: {skipped}\n"));
     }
+    // A title on several AEs is a defect of the tree: said, never hidden.
+    let mut duplicates: Vec<String> = Vec::new();
+    for ae in &result.aes {
+        let devices: Vec<&str> = result
+            .aes
+            .iter()
+            .filter(|other| other.ae_title == ae.ae_title)
+            .map(|other| other.device_name.as_str())
+            .collect();
+        let line = format!(
+            "AE title {} is used by several AEs (devices {})",
+            ae.ae_title,
+            devices.join(", ")
+        );
+        if devices.len() > 1 && !duplicates.contains(&line) {
+            text.push_str(&format!("warning: {line}\n"));
+            duplicates.push(line);
+        }
+    }
     emit(
         json_out,
         &json!({
@@ -462,6 +481,7 @@ async fn find(config: StartupConfig, args: FindArgs, json_out: bool) -> Result<u
             "role": args.role,
             "aes": result.aes.iter().map(resolved_json).collect::<Vec<_>>(),
             "skipped": result.skipped,
+            "duplicates": duplicates,
             "device_types_on_site": result.device_types_on_site,
             "round_trips": found.stats.round_trips,
         }),

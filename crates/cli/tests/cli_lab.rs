@@ -310,6 +310,23 @@ fn probe_skips_offline_aes_and_find_by_type_any_case_or_sop_class() {
     assert_eq!(forced["summary"]["peers"], 1, "{forced}");
     assert_eq!(forced["not_called"].as_array().unwrap().len(), 0);
 
+    // Entries read by object class: a connection named by another RDN.
+    let devices = site.slapd.devices_dn();
+    let us = format!("dicomDeviceName=US-1,{devices}");
+    site.slapd
+        .ldapadd(&format!(
+            "dn: {us}\nobjectClass: dicomDevice\ndicomDeviceName: US-1\ndicomInstalled: TRUE\n\
+             dicomPrimaryDeviceType: US\n\n\
+             dn: dicomHostname=127.0.0.1,{us}\nobjectClass: dicomNetworkConnection\n\
+             dicomHostname: 127.0.0.1\ndicomPort: 11115\n\n\
+             dn: dicomAETitle=US1,{us}\nobjectClass: dicomNetworkAE\ndicomAETitle: US1\n\
+             dicomNetworkConnectionReference: dicomHostname=127.0.0.1,{us}\n\
+             dicomAssociationInitiator: TRUE\ndicomAssociationAcceptor: TRUE\n"
+        ))
+        .unwrap();
+    let us1 = annexr(&site, &["resolve", "US1"]);
+    assert!(stdout(&us1).contains("127.0.0.1:11115"), "{}", stdout(&us1));
+
     let resolved = annexr(&site, &["resolve", "CT_SPARE"]);
     assert!(
         stdout(&resolved).contains("not callable: CT_SPARE is not installed"),
@@ -368,6 +385,19 @@ fn probe_skips_offline_aes_and_find_by_type_any_case_or_sop_class() {
             .any(|a| a["ae_title"] == "CT_SPARE"),
         "{all}"
     );
+    // The same title on a second device (no registry check in ldapadd):
+    // find says so, resolve refuses to pick one.
+    add_unregistered_device(&site, "CT-TWIN", "CT_SPARE", 11114, false);
+    let twins = annexr(&site, &["find", "--type", "ct", "--all"]);
+    let text = stdout(&twins);
+    assert!(
+        text.contains("warning: AE title CT_SPARE is used by several AEs"),
+        "{text}"
+    );
+    let resolved = annexr(&site, &["resolve", "CT_SPARE"]);
+    assert_eq!(resolved.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&resolved.stderr);
+    assert!(stderr.contains("is used by 2 AEs"), "{stderr}");
     let none = annexr(
         &site,
         &["find", "--sop-class", "1.2.840.10008.1.1", "--role", "SCU"],
@@ -515,4 +545,47 @@ fn install_with_a_title_rule_collisions_and_the_sites_installed_flag() {
         .ldapsearch(&site.slapd.devices_dn(), "(dicomDeviceName=MR-RULE)")
         .unwrap();
     assert!(entry.contains("dicomInstalled: FALSE"), "{entry}");
+}
+
+/// Issue 14 point 7 with the tool: `annexr install` against a replica that
+/// lags behind its provider. The writes follow the referral; the read-back
+/// does not see the device yet, and the install stands (nothing deleted).
+#[test]
+fn install_through_a_lagging_replica_stands() {
+    let Some(pair) = or_skip(annexr_lab::SlapdPair::start_lagging("", 30)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let local = write_local(dir.path(), "MR-REPLICA", "MRREPL", "SN-R");
+    let out = Command::new(env!("CARGO_BIN_EXE_annexr"))
+        .args([
+            "--ldap",
+            &pair.consumer.url(),
+            "--bind-dn",
+            &pair.consumer.device_dn(),
+            "--password",
+        ])
+        .arg(pair.consumer.device_password())
+        .args(["--timeout-ms", "3000", "install", "--local", &local])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("installed as MR-REPLICA with AE title(s) MRREPL"),
+        "{text}"
+    );
+    let on_provider = pair
+        .provider
+        .ldapsearch(&pair.provider.devices_dn(), "(dicomAETitle=MRREPL)")
+        .unwrap();
+    assert!(
+        on_provider.contains("dicomAETitle: MRREPL"),
+        "{on_provider}"
+    );
 }

@@ -135,6 +135,9 @@ pub enum InstallOutcome {
         attempts: Vec<usize>,
         /// True when an interrupted earlier install was completed.
         resumed: bool,
+        /// The title granted to each AE of the plan, in the plan's order
+        /// (the stored device lists its AEs in the server's order).
+        granted: Vec<AeTitle>,
     },
     /// The server refused writes: the LDIF of R.1.2.3 (registry entries and
     /// device, with the tentative titles) for an administrator to load.
@@ -377,11 +380,16 @@ impl LdapClient {
         {
             Ok(Some(outcome)) => {
                 journal.remove();
+                let granted = (0..plan.device.network_aes.len())
+                    .filter_map(|i| journal.state.titles.get(&i))
+                    .filter_map(|t| AeTitle::new(t).ok())
+                    .collect();
                 Ok(Counted {
                     value: InstallOutcome::Installed {
                         device: outcome.0,
                         attempts: outcome.1,
                         resumed,
+                        granted,
                     },
                     stats,
                 })

@@ -441,12 +441,14 @@ async fn install_in_order_then_exists_and_blocking_facade_loads_it() {
         device,
         attempts,
         resumed,
+        granted,
     } = r.value
     else {
         panic!("{:?}", r.value)
     };
     assert!(!resumed);
     assert_eq!(attempts, vec![1, 1, 1]);
+    assert_eq!(granted, [aet("IN1"), aet("IN2"), aet("IN3")]);
     assert!(same(&device, &d.clone()));
     // Standard's order: titles, then device, connections, AEs with TCs.
     assert!(

@@ -581,12 +581,11 @@ async fn install(
                     device,
                     attempts,
                     resumed,
+                    granted,
                 } => {
-                    let titles: Vec<String> = device
-                        .network_aes
-                        .iter()
-                        .map(|ae| ae.ae_title.to_string())
-                        .collect();
+                    // In the local description's order (the stored device
+                    // lists AEs in the server's): the store reclaims by index.
+                    let titles: Vec<String> = granted.iter().map(ToString::to_string).collect();
                     let mut finished = Finished::new(
                         Outcome::Done,
                         format!(
