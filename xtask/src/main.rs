@@ -37,6 +37,7 @@ const PACKAGES: &[(&str, &str, Placement)] = &[
     ("chrony", "/usr/sbin/chronyd", Placement::Private),
     ("ntpsec", "/usr/sbin/ntpd", Placement::Private),
     ("dcmtk", "/usr/bin/storescp", Placement::System),
+    ("orthanc", "/usr/sbin/Orthanc", Placement::System),
     (
         "python3-venv",
         "/usr/share/doc/python3-venv",
@@ -316,7 +317,7 @@ fn protocol_of(server: &str) -> &'static str {
         "dnsmasq" | "bind9" | "unbound" => "DNS",
         "chronyd" | "ntpsec" => "NTP",
         "dnsmasq-dhcp" | "kea-dhcp4" => "DHCP",
-        "storescp" | "dcmqrscp" | "pynetdicom" => "DICOM",
+        "storescp" | "dcmqrscp" | "pynetdicom" | "orthanc" => "DICOM",
         _ => "other",
     }
 }

@@ -15,6 +15,7 @@
 //! | [`Ntpsec`] | ntpsec's ntpd, unsynchronized (Kiss-o'-Death INIT), in a network namespace |
 //! | [`Storescp`] | a DICOM peer (archive, printer) that answers C-ECHO |
 //! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
+//! | [`Orthanc`] | Orthanc as a DICOM peer, in a network namespace |
 //! | [`PynetdicomScp`] | a pynetdicom peer that rejects, aborts or misbehaves as the called AE title says |
 //! | [`SlapdPair`] | a provider and a read-only replica (referrals on write) |
 //! | [`DhcpLab`] | dnsmasq or kea DHCP on a veth link between two network namespaces |
@@ -34,6 +35,7 @@ mod dicom;
 mod dns;
 mod dnsmasq;
 mod ntpsec;
+mod orthanc;
 mod process;
 mod pynetdicom;
 mod relay;
@@ -50,6 +52,7 @@ pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
 pub use dns::{DnsServer, DnsServerKind, DnsZone, LoggedQuery, SrvRecord};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder};
 pub use ntpsec::Ntpsec;
+pub use orthanc::{Orthanc, OrthancBuilder};
 pub use pynetdicom::{PynetdicomScp, called_ae};
 pub use relay::DelayRelay;
 pub use site::{LDAP_HOST, SITE_DOMAIN};

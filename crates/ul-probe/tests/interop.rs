@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use annexr_lab::{PynetdicomScp, called_ae, or_skip};
+use annexr_lab::{Orthanc, PynetdicomScp, called_ae, or_skip};
 use annexr_probe::{Ending, Phase, ProbeOptions, ProbeReport, Target, TransportErrorKind, Verdict};
 
 /// One pynetdicom process serves every case (its start, a Python import of
@@ -211,4 +211,61 @@ async fn pynetdicom_fails_echo_refuses_verification_hangs_up_and_breaks_the_prot
         }
         other => panic!("expected ProtocolViolation, got {other:?}\n{report}"),
     }
+}
+
+/// Probes `called` at Orthanc from inside its namespace.
+fn probe_orthanc(orthanc: &Orthanc, called: &str, calling: &str) -> ProbeReport {
+    let target = Target::new("127.0.0.1", orthanc.addr().port(), called, calling);
+    orthanc
+        .in_netns(|| annexr_probe::blocking::probe(&target, &ProbeOptions::default()))
+        .unwrap()
+        .unwrap()
+}
+
+/// Orthanc answers C-ECHO; checking the called AE title it rejects a wrong
+/// one; echo restricted to known modalities, it rejects an unknown caller.
+#[test]
+fn orthanc_echoes_and_rejects_wrong_called_and_unknown_calling_ae() {
+    let Some(open) = or_skip(Orthanc::builder().start()) else {
+        return;
+    };
+    let report = probe_orthanc(&open, "ANY-CALLED", "ANNEXR");
+    println!("{} {report}", open.version());
+    assert_eq!(report.verdict, Verdict::AllGood, "{report}\n{}", open.log());
+    drop(open);
+
+    let Some(strict) = or_skip(
+        Orthanc::builder()
+            .ae_title("ORTHANC")
+            .check_called_aet(true)
+            .always_allow_echo(false)
+            .modality("KNOWN", "127.0.0.1", 104)
+            .start(),
+    ) else {
+        return;
+    };
+    let rejected = |report: &ProbeReport| match &report.verdict {
+        Verdict::AssociationRejected { why } => (why.result, why.source, why.reason),
+        other => panic!("expected a rejection, got {other:?}\n{report}"),
+    };
+    let report = probe_orthanc(&strict, "NOT-ORTHANC", "KNOWN");
+    assert_eq!(
+        rejected(&report),
+        (1, 1, 7),
+        "called AE title not recognized"
+    );
+    let report = probe_orthanc(&strict, "ORTHANC", "STRANGER");
+    assert_eq!(
+        rejected(&report),
+        (1, 1, 3),
+        "calling AE title not recognized"
+    );
+    let report = probe_orthanc(&strict, "ORTHANC", "KNOWN");
+    assert_eq!(
+        report.verdict,
+        Verdict::AllGood,
+        "{report}\n{}",
+        strict.log()
+    );
+    assert_eq!(report.ending, Ending::Released);
 }
