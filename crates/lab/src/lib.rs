@@ -12,7 +12,7 @@
 //! | [`Dnsmasq`] | the site's DNS server (SRV, A, TXT records) |
 //! | [`DnsServer`] | the same records on dnsmasq, BIND 9 or unbound ([`DnsZone::start_on`]) |
 //! | [`Chronyd`] | the site's NTP server, optionally with a shifted clock |
-//! | [`Ntpsec`] | ntpsec's ntpd, unsynchronized (Kiss-o'-Death INIT), in a network namespace |
+//! | [`Ntpsec`] | ntpsec's ntpd in a network namespace: unsynchronized (Kiss-o'-Death INIT) or synchronized to a chronyd |
 //! | [`Storescp`] | a DICOM peer (archive, printer) that answers C-ECHO |
 //! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
 //! | [`Orthanc`] | Orthanc as a DICOM peer, in a network namespace |
