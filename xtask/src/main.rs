@@ -37,6 +37,7 @@ const PACKAGES: &[(&str, &str, Placement)] = &[
     ("chrony", "/usr/sbin/chronyd", Placement::Private),
     ("ntpsec", "/usr/sbin/ntpd", Placement::Private),
     ("dcmtk", "/usr/bin/storescp", Placement::System),
+    ("orthanc", "/usr/sbin/Orthanc", Placement::System),
     (
         "python3-venv",
         "/usr/share/doc/python3-venv",
@@ -299,11 +300,34 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
-/// Prints, per lab server, how often the tests started it, its version, an
-/// example address and the median start-to-ready time.
+/// Prints, per lab server family, how often the tests started it, its
+/// version, an example address and the median start-to-ready time, grouped
+/// by protocol, so that every server family a protocol was tested against
+/// shows.
 fn summarize_lab_log(path: &Path) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut servers: std::collections::BTreeMap<String, (String, String, Vec<f64>)> =
+    println!("xtask: lab servers started by the tests:");
+    for line in lab_summary(&text) {
+        println!("  {line}");
+    }
+}
+
+/// The protocol a lab server family (its log name) serves.
+fn protocol_of(server: &str) -> &'static str {
+    match server {
+        "slapd" => "LDAP",
+        "dnsmasq" | "bind9" | "unbound" => "DNS",
+        "chronyd" | "ntpsec" => "NTP",
+        "dnsmasq-dhcp" | "kea-dhcp4" => "DHCP",
+        "storescp" | "dcmqrscp" | "pynetdicom" | "orthanc" => "DICOM",
+        _ => "other",
+    }
+}
+
+/// One line per server family found in the lab log's "ready" lines, sorted
+/// by protocol and name.
+fn lab_summary(text: &str) -> Vec<String> {
+    let mut servers: std::collections::BTreeMap<(&str, String), (String, String, Vec<f64>)> =
         Default::default();
     for line in text.lines() {
         // annexr-lab: NAME ready on ADDR in N ms [VERSION]
@@ -320,26 +344,30 @@ fn summarize_lab_log(path: &Path) {
             continue;
         };
         let name = name.split_whitespace().next().unwrap_or(name).to_string();
-        let entry = servers.entry(name).or_insert_with(|| {
-            (
-                version.trim_end_matches(']').to_string(),
-                addr.to_string(),
-                Vec::new(),
-            )
-        });
+        let entry = servers
+            .entry((protocol_of(&name), name))
+            .or_insert_with(|| {
+                (
+                    version.trim_end_matches(']').to_string(),
+                    addr.to_string(),
+                    Vec::new(),
+                )
+            });
         if let Ok(ms) = ms.parse::<f64>() {
             entry.2.push(ms);
         }
     }
-    println!("xtask: lab servers started by the tests:");
-    for (name, (version, addr, mut times)) in servers {
-        times.sort_by(f64::total_cmp);
-        let median = times.get(times.len() / 2).copied().unwrap_or_default();
-        println!(
-            "  {name:<16} {:>4} starts, median start-to-ready {median:.1} ms, e.g. {addr}  [{version}]",
-            times.len()
-        );
-    }
+    servers
+        .into_iter()
+        .map(|((protocol, name), (version, addr, mut times))| {
+            times.sort_by(f64::total_cmp);
+            let median = times.get(times.len() / 2).copied().unwrap_or_default();
+            format!(
+                "{protocol:<6} {name:<14} {:>4} starts, median start-to-ready {median:.1} ms, e.g. {addr}  [{version}]",
+                times.len()
+            )
+        })
+        .collect()
 }
 
 /// Test counts summed over the `test result:` lines of every test binary.
@@ -537,6 +565,45 @@ mod tests {
         std::fs::write(&path, host_policy).unwrap();
         drop(ForbidDaemonStarts::at(&path).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), host_policy);
+    }
+
+    #[test]
+    fn the_lab_summary_lists_every_server_family_by_protocol() {
+        let log = "\
+annexr-lab: dnsmasq ready on 127.0.0.1:5353 in 50.0 ms [Dnsmasq version 2.90]
+annexr-lab: bind9 ready on 127.0.0.1:5354 in 80.0 ms [BIND 9.18.49]
+annexr-lab: unbound ready on 127.0.0.1:5355 in 30.0 ms [Version 1.17.1]
+annexr-lab: bind9 ready on 127.0.0.1:5356 in 90.0 ms [BIND 9.18.49]
+annexr-lab: ntpsec (synchronized) ready on 10.233.0.1:123@netns:x in 7000.0 ms [ntpd ntpsec-1.2.2]
+annexr-lab: storescp STORESCP ready on 127.0.0.1:104 in 10.0 ms [storescp v3.6.7]
+annexr-lab: pynetdicom ready on 127.0.0.1:11112 in 900.0 ms [pynetdicom 3.0.4]
+test noise that is not a lab line
+";
+        let lines = lab_summary(log);
+        let families: Vec<(&str, &str)> = lines
+            .iter()
+            .map(|l| {
+                let mut words = l.split_whitespace();
+                (words.next().unwrap(), words.next().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            families,
+            [
+                ("DICOM", "pynetdicom"),
+                ("DICOM", "storescp"),
+                ("DNS", "bind9"),
+                ("DNS", "dnsmasq"),
+                ("DNS", "unbound"),
+                ("NTP", "ntpsec"),
+            ]
+        );
+        assert!(
+            lines[2].contains("   2 starts, median start-to-ready 90.0 ms"),
+            "{}",
+            lines[2]
+        );
+        assert!(lines[5].ends_with("[ntpd ntpsec-1.2.2]"), "{}", lines[5]);
     }
 
     #[test]

@@ -279,94 +279,110 @@ async fn missing_record_falls_back_to_next_search_domain() {
 /// name server answers; the result says which did and which did not.
 #[tokio::test]
 async fn silent_name_server_then_one_that_answers() {
-    for kind in DnsServerKind::ALL {
-        let Some(dns) = start(
-            kind,
-            DnsZone::default()
-                .srv(SrvRecord::new(
-                    "_ldap._tcp.example.org",
-                    "ldap1.example.org",
-                    389,
-                ))
-                .host("ldap1.example.org", LOCAL),
-        ) else {
-            continue;
-        };
-        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let silent_addr = silent.local_addr().unwrap();
-        let d = SrvDiscoverer::new(config(&[silent_addr, dns.addr()], &["example.org"])).unwrap();
-        let started = std::time::Instant::now();
-        let found = d.discover_ldap().await.unwrap();
-        assert_eq!(found.source, Source::NameServer(dns.addr()), "{kind}");
-        assert_eq!(
-            found.server_failures.len(),
-            1,
-            "{kind}: {:?}",
-            found.server_failures
-        );
-        assert_eq!(found.server_failures[0].server, silent_addr);
-        assert!(started.elapsed() >= Duration::from_millis(400));
-        // The server that answered is asked first from now on.
-        d.clear_cache();
-        let again = d.discover_ldap().await.unwrap();
-        assert!(
-            again.server_failures.is_empty(),
-            "{kind}: {:?}",
-            again.server_failures
-        );
+    // The families run at once: the test mostly waits (timeouts, TTL).
+    let [a, b, c] = DnsServerKind::ALL;
+    tokio::join!(
+        silent_name_server_then_one_that_answers_on(a),
+        silent_name_server_then_one_that_answers_on(b),
+        silent_name_server_then_one_that_answers_on(c)
+    );
+}
 
-        // Only the silent one: a typed "unreachable" naming it.
-        let d = SrvDiscoverer::new(config(&[silent_addr], &["example.org"])).unwrap();
-        match d.discover_ldap().await {
-            Err(Error::Unreachable { attempts, .. }) => {
-                assert_eq!(attempts[0].server, silent_addr);
-            }
-            other => panic!("{kind}: expected Unreachable, got {other:?}"),
+async fn silent_name_server_then_one_that_answers_on(kind: DnsServerKind) {
+    let Some(dns) = start(
+        kind,
+        DnsZone::default()
+            .srv(SrvRecord::new(
+                "_ldap._tcp.example.org",
+                "ldap1.example.org",
+                389,
+            ))
+            .host("ldap1.example.org", LOCAL),
+    ) else {
+        return;
+    };
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let d = SrvDiscoverer::new(config(&[silent_addr, dns.addr()], &["example.org"])).unwrap();
+    let started = std::time::Instant::now();
+    let found = d.discover_ldap().await.unwrap();
+    assert_eq!(found.source, Source::NameServer(dns.addr()), "{kind}");
+    assert_eq!(
+        found.server_failures.len(),
+        1,
+        "{kind}: {:?}",
+        found.server_failures
+    );
+    assert_eq!(found.server_failures[0].server, silent_addr);
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    // The server that answered is asked first from now on.
+    d.clear_cache();
+    let again = d.discover_ldap().await.unwrap();
+    assert!(
+        again.server_failures.is_empty(),
+        "{kind}: {:?}",
+        again.server_failures
+    );
+
+    // Only the silent one: a typed "unreachable" naming it.
+    let d = SrvDiscoverer::new(config(&[silent_addr], &["example.org"])).unwrap();
+    match d.discover_ldap().await {
+        Err(Error::Unreachable { attempts, .. }) => {
+            assert_eq!(attempts[0].server, silent_addr);
         }
-        drop(silent);
+        other => panic!("{kind}: expected Unreachable, got {other:?}"),
     }
+    drop(silent);
 }
 
 /// Records with a TTL of 2 s: the second discovery comes from the cache with
 /// the remaining TTL, and after 2 s the records are fetched again.
 #[tokio::test]
 async fn cache_follows_ttl() {
-    for kind in DnsServerKind::ALL {
-        let Some(dns) = start(
-            kind,
-            DnsZone::default()
-                .srv(SrvRecord::new(
-                    "_ldap._tcp.example.org",
-                    "ldap1.example.org",
-                    389,
-                ))
-                .host("ldap1.example.org", LOCAL)
-                .ttl(2),
-        ) else {
-            continue;
-        };
-        let d = SrvDiscoverer::new(config(&[dns.addr()], &["example.org"])).unwrap();
-        let cold = d.discover_ldap().await.unwrap();
-        assert_eq!(cold.source, Source::NameServer(dns.addr()), "{kind}");
-        assert_eq!(cold.ttl, Duration::from_secs(2), "{kind}");
-        assert_eq!(cold.targets[0].addr_ttl, Duration::from_secs(2), "{kind}");
-        let warm = d.discover_ldap().await.unwrap();
-        assert!(
-            matches!(warm.source, Source::Cache { server, .. } if server == dns.addr()),
-            "{kind}: {:?}",
-            warm.source
-        );
-        assert!(warm.ttl <= Duration::from_secs(2) && warm.ttl > Duration::ZERO);
-        assert!(matches!(
-            warm.targets[0].addr_source,
-            AddrSource::Query(Source::Cache { .. })
-        ));
-        assert_eq!(dns.count_queries_of_type("SRV"), 1, "{kind}");
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        let expired = d.discover_ldap().await.unwrap();
-        assert_eq!(expired.source, Source::NameServer(dns.addr()), "{kind}");
-        assert_eq!(dns.count_queries_of_type("SRV"), 2, "{kind}");
-    }
+    // The families run at once: the test mostly waits (timeouts, TTL).
+    let [a, b, c] = DnsServerKind::ALL;
+    tokio::join!(
+        cache_follows_ttl_on(a),
+        cache_follows_ttl_on(b),
+        cache_follows_ttl_on(c)
+    );
+}
+
+async fn cache_follows_ttl_on(kind: DnsServerKind) {
+    let Some(dns) = start(
+        kind,
+        DnsZone::default()
+            .srv(SrvRecord::new(
+                "_ldap._tcp.example.org",
+                "ldap1.example.org",
+                389,
+            ))
+            .host("ldap1.example.org", LOCAL)
+            .ttl(2),
+    ) else {
+        return;
+    };
+    let d = SrvDiscoverer::new(config(&[dns.addr()], &["example.org"])).unwrap();
+    let cold = d.discover_ldap().await.unwrap();
+    assert_eq!(cold.source, Source::NameServer(dns.addr()), "{kind}");
+    assert_eq!(cold.ttl, Duration::from_secs(2), "{kind}");
+    assert_eq!(cold.targets[0].addr_ttl, Duration::from_secs(2), "{kind}");
+    let warm = d.discover_ldap().await.unwrap();
+    assert!(
+        matches!(warm.source, Source::Cache { server, .. } if server == dns.addr()),
+        "{kind}: {:?}",
+        warm.source
+    );
+    assert!(warm.ttl <= Duration::from_secs(2) && warm.ttl > Duration::ZERO);
+    assert!(matches!(
+        warm.targets[0].addr_source,
+        AddrSource::Query(Source::Cache { .. })
+    ));
+    assert_eq!(dns.count_queries_of_type("SRV"), 1, "{kind}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let expired = d.discover_ldap().await.unwrap();
+    assert_eq!(expired.source, Source::NameServer(dns.addr()), "{kind}");
+    assert_eq!(dns.count_queries_of_type("SRV"), 2, "{kind}");
 }
 
 /// Nearest race: the heavier target is dead (its port refuses connections),

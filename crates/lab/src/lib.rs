@@ -12,9 +12,10 @@
 //! | [`Dnsmasq`] | the site's DNS server (SRV, A, TXT records) |
 //! | [`DnsServer`] | the same records on dnsmasq, BIND 9 or unbound ([`DnsZone::start_on`]) |
 //! | [`Chronyd`] | the site's NTP server, optionally with a shifted clock |
-//! | [`Ntpsec`] | ntpsec's ntpd, unsynchronized (Kiss-o'-Death INIT), in a network namespace |
+//! | [`Ntpsec`] | ntpsec's ntpd in a network namespace: unsynchronized (Kiss-o'-Death INIT) or synchronized to a chronyd |
 //! | [`Storescp`] | a DICOM peer (archive, printer) that answers C-ECHO |
 //! | [`Dcmqrscp`] | a DICOM peer that knows its callers by AE title |
+//! | [`Orthanc`] | Orthanc as a DICOM peer, in a network namespace |
 //! | [`PynetdicomScp`] | a pynetdicom peer that rejects, aborts or misbehaves as the called AE title says |
 //! | [`SlapdPair`] | a provider and a read-only replica (referrals on write) |
 //! | [`DhcpLab`] | dnsmasq or kea DHCP on a veth link between two network namespaces |
@@ -37,6 +38,7 @@ mod dns;
 mod dnsmasq;
 mod evil_ldap;
 mod ntpsec;
+mod orthanc;
 mod process;
 mod pynetdicom;
 mod relay;
@@ -55,6 +57,7 @@ pub use dns::{DnsServer, DnsServerKind, DnsZone, LoggedQuery, SrvRecord};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder};
 pub use evil_ldap::{EvilLdap, Misbehaviour};
 pub use ntpsec::Ntpsec;
+pub use orthanc::{Orthanc, OrthancBuilder};
 pub use pynetdicom::{PynetdicomScp, called_ae};
 pub use relay::DelayRelay;
 pub use site::{LDAP_HOST, SITE_DOMAIN};

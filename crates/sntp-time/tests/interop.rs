@@ -59,3 +59,38 @@ fn unsynchronized_ntpsec_answers_init_and_is_rejected_with_a_clear_message() {
     assert!(text.contains("127.0.0.1:123"), "{text}");
     assert!(text.contains("Kiss-o'-Death INIT"), "{text}");
 }
+
+/// An ntpd synchronized to a lab chronyd (`local stratum 8`) serves the
+/// host's time at stratum 9 with its source's address as reference ID; the
+/// client measures it (about zero offset) and uses it.
+#[test]
+fn synchronized_ntpsec_is_measured_and_used() {
+    let Some(ntpd) = or_skip(Ntpsec::start_synchronized()) else {
+        return;
+    };
+    let m = ntpd
+        .in_netns(|| {
+            blocking::SntpClient::new(vec![ntpd.addr()], SamplingConfig::default())
+                .unwrap()
+                .measure(Arc::new(SystemClock))
+        })
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}\n{}", ntpd.log()));
+    eprintln!(
+        "{}: offset {}, delay {:?}",
+        ntpd.version(),
+        m.offset,
+        m.delay
+    );
+    assert_eq!(m.used, vec![ntpd.addr()]);
+    // Same host clock on both ends; the bound only rules out a wrong epoch
+    // or era, not a timing assertion.
+    assert!(m.offset.abs() < jiff::SignedDuration::from_secs(1), "{m:?}");
+    let report = &m.servers[0];
+    assert_eq!(report.valid_samples, 4, "{report:?}");
+    assert!(report.rejections.is_empty(), "{report:?}");
+    let best = report.best.as_ref().unwrap();
+    assert_eq!(best.stratum, 9, "one above chronyd's local stratum 8");
+    assert_eq!(best.leap, 0);
+    assert_eq!(best.reference_text(), "10.233.0.2", "its time source");
+}

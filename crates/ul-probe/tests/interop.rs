@@ -7,8 +7,21 @@
 
 use std::time::Duration;
 
-use annexr_lab::{PynetdicomScp, called_ae, or_skip};
+use annexr_lab::{Orthanc, PynetdicomScp, called_ae, or_skip};
 use annexr_probe::{Ending, Phase, ProbeOptions, ProbeReport, Target, TransportErrorKind, Verdict};
+
+/// One pynetdicom process serves every case (its start, a Python import of
+/// pydicom, is most of this test's time); each case is a function below.
+#[tokio::test]
+async fn every_verdict_from_one_pynetdicom_peer() {
+    let Some(scp) = or_skip(PynetdicomScp::start()) else {
+        return;
+    };
+    pynetdicom_accepts_and_echoes(&scp).await;
+    pynetdicom_rejects_with_every_result_source_and_reason(&scp).await;
+    pynetdicom_aborts_in_each_phase(&scp).await;
+    pynetdicom_fails_echo_refuses_verification_hangs_up_and_breaks_the_protocol(&scp).await;
+}
 
 async fn probe(scp: &PynetdicomScp, called: &str) -> ProbeReport {
     let target = Target::new("127.0.0.1", scp.addr().port(), called, "ANNEXR");
@@ -16,12 +29,8 @@ async fn probe(scp: &PynetdicomScp, called: &str) -> ProbeReport {
     annexr_probe::probe(&target, &opts).await.unwrap()
 }
 
-#[tokio::test]
-async fn pynetdicom_accepts_and_echoes() {
-    let Some(scp) = or_skip(PynetdicomScp::start()) else {
-        return;
-    };
-    let report = probe(&scp, "ANY-SCP").await;
+async fn pynetdicom_accepts_and_echoes(scp: &PynetdicomScp) {
+    let report = probe(scp, "ANY-SCP").await;
     println!("{} {report}", scp.version());
     assert_eq!(report.verdict, Verdict::AllGood, "{report}");
     assert_eq!(report.ending, Ending::Released);
@@ -38,11 +47,7 @@ async fn pynetdicom_accepts_and_echoes() {
 }
 
 /// Every defined (result, source, reason) of A-ASSOCIATE-RJ, decoded.
-#[tokio::test]
-async fn pynetdicom_rejects_with_every_result_source_and_reason() {
-    let Some(scp) = or_skip(PynetdicomScp::start()) else {
-        return;
-    };
+async fn pynetdicom_rejects_with_every_result_source_and_reason(scp: &PynetdicomScp) {
     let reasons: [(u8, u8, &str); 8] = [
         (1, 1, "no reason given"),
         (1, 2, "application context name not supported"),
@@ -56,7 +61,7 @@ async fn pynetdicom_rejects_with_every_result_source_and_reason() {
     for result in [1u8, 2] {
         for (source, reason, reason_text) in reasons {
             let called = called_ae::reject(result, source, reason);
-            let report = probe(&scp, &called).await;
+            let report = probe(scp, &called).await;
             match &report.verdict {
                 Verdict::AssociationRejected { why } => {
                     assert_eq!(
@@ -92,11 +97,7 @@ async fn pynetdicom_rejects_with_every_result_source_and_reason() {
 /// can send: the verdict is PeerAborted in that phase. An A-ABORT in answer
 /// to A-RELEASE-RQ, after a successful echo, does not change the verdict
 /// (the peer answered): it is a warning, and the ending says the peer ended it.
-#[tokio::test]
-async fn pynetdicom_aborts_in_each_phase() {
-    let Some(scp) = or_skip(PynetdicomScp::start()) else {
-        return;
-    };
+async fn pynetdicom_aborts_in_each_phase(scp: &PynetdicomScp) {
     let mut cases: Vec<(String, Phase, u8, u8)> = Vec::new();
     for (source, reason) in [(0u8, 0u8), (2, 0), (2, 1), (2, 2), (2, 4), (2, 5), (2, 6)] {
         cases.push((
@@ -115,7 +116,7 @@ async fn pynetdicom_aborts_in_each_phase() {
         ));
     }
     for (called, phase, source, reason) in cases {
-        let report = probe(&scp, &called).await;
+        let report = probe(scp, &called).await;
         match &report.verdict {
             Verdict::PeerAborted { phase: at, abort } => {
                 assert_eq!(*at, phase, "{called}: {report}");
@@ -131,7 +132,7 @@ async fn pynetdicom_aborts_in_each_phase() {
     }
     for (source, reason, source_text) in [(0u8, 0u8, "service-user"), (2, 2, "service-provider")] {
         let called = called_ae::abort_on_release(source, reason);
-        let report = probe(&scp, &called).await;
+        let report = probe(scp, &called).await;
         assert_eq!(report.verdict, Verdict::AllGood, "{called}: {report}");
         assert_eq!(report.echo.as_ref().unwrap().status, 0, "{called}");
         assert!(
@@ -147,12 +148,10 @@ async fn pynetdicom_aborts_in_each_phase() {
 
 /// The remaining verdicts: a failed C-ECHO, a refused Verification context,
 /// a hang-up, silence, and a malformed PDU.
-#[tokio::test]
-async fn pynetdicom_fails_echo_refuses_verification_hangs_up_and_breaks_the_protocol() {
-    let Some(scp) = or_skip(PynetdicomScp::start()) else {
-        return;
-    };
-    let report = probe(&scp, &called_ae::echo_status(0x0110)).await;
+async fn pynetdicom_fails_echo_refuses_verification_hangs_up_and_breaks_the_protocol(
+    scp: &PynetdicomScp,
+) {
+    let report = probe(scp, &called_ae::echo_status(0x0110)).await;
     match &report.verdict {
         Verdict::EchoFailed {
             status,
@@ -169,7 +168,7 @@ async fn pynetdicom_fails_echo_refuses_verification_hangs_up_and_breaks_the_prot
         other => panic!("expected EchoFailed, got {other:?}\n{report}"),
     }
 
-    let report = probe(&scp, called_ae::NO_VERIFICATION).await;
+    let report = probe(scp, called_ae::NO_VERIFICATION).await;
     match &report.verdict {
         Verdict::AcceptedButSopClassRefused { refused } => {
             assert_eq!(refused.len(), 1, "{refused:?}");
@@ -179,7 +178,7 @@ async fn pynetdicom_fails_echo_refuses_verification_hangs_up_and_breaks_the_prot
         other => panic!("expected AcceptedButSopClassRefused, got {other:?}\n{report}"),
     }
 
-    let report = probe(&scp, called_ae::HANG_UP).await;
+    let report = probe(scp, called_ae::HANG_UP).await;
     assert_eq!(
         report.verdict,
         Verdict::TransportFailure {
@@ -201,7 +200,7 @@ async fn pynetdicom_fails_echo_refuses_verification_hangs_up_and_breaks_the_prot
         "{report}"
     );
 
-    let report = probe(&scp, called_ae::BAD_PDU).await;
+    let report = probe(scp, called_ae::BAD_PDU).await;
     match &report.verdict {
         Verdict::ProtocolViolation { phase, detail } => {
             assert_eq!(*phase, Phase::Associate, "{report}");
@@ -212,4 +211,61 @@ async fn pynetdicom_fails_echo_refuses_verification_hangs_up_and_breaks_the_prot
         }
         other => panic!("expected ProtocolViolation, got {other:?}\n{report}"),
     }
+}
+
+/// Probes `called` at Orthanc from inside its namespace.
+fn probe_orthanc(orthanc: &Orthanc, called: &str, calling: &str) -> ProbeReport {
+    let target = Target::new("127.0.0.1", orthanc.addr().port(), called, calling);
+    orthanc
+        .in_netns(|| annexr_probe::blocking::probe(&target, &ProbeOptions::default()))
+        .unwrap()
+        .unwrap()
+}
+
+/// Orthanc answers C-ECHO; checking the called AE title it rejects a wrong
+/// one; echo restricted to known modalities, it rejects an unknown caller.
+#[test]
+fn orthanc_echoes_and_rejects_wrong_called_and_unknown_calling_ae() {
+    let Some(open) = or_skip(Orthanc::builder().start()) else {
+        return;
+    };
+    let report = probe_orthanc(&open, "ANY-CALLED", "ANNEXR");
+    println!("{} {report}", open.version());
+    assert_eq!(report.verdict, Verdict::AllGood, "{report}\n{}", open.log());
+    drop(open);
+
+    let Some(strict) = or_skip(
+        Orthanc::builder()
+            .ae_title("ORTHANC")
+            .check_called_aet(true)
+            .always_allow_echo(false)
+            .modality("KNOWN", "127.0.0.1", 104)
+            .start(),
+    ) else {
+        return;
+    };
+    let rejected = |report: &ProbeReport| match &report.verdict {
+        Verdict::AssociationRejected { why } => (why.result, why.source, why.reason),
+        other => panic!("expected a rejection, got {other:?}\n{report}"),
+    };
+    let report = probe_orthanc(&strict, "NOT-ORTHANC", "KNOWN");
+    assert_eq!(
+        rejected(&report),
+        (1, 1, 7),
+        "called AE title not recognized"
+    );
+    let report = probe_orthanc(&strict, "ORTHANC", "STRANGER");
+    assert_eq!(
+        rejected(&report),
+        (1, 1, 3),
+        "calling AE title not recognized"
+    );
+    let report = probe_orthanc(&strict, "ORTHANC", "KNOWN");
+    assert_eq!(
+        report.verdict,
+        Verdict::AllGood,
+        "{report}\n{}",
+        strict.log()
+    );
+    assert_eq!(report.ending, Ending::Released);
 }
