@@ -909,6 +909,18 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        for len in 0..64usize {
+            for _ in 0..200 {
+                let bytes: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+                let _ = parse_sync_info_value(&bytes);
+                let _ = sync_state_cookie(&bytes);
+                let _ = tlv(&bytes);
+            }
+        }
+    }
+
+    #[test]
     fn sync_state_cookies() {
         // { state add(1), uuid 16 bytes, cookie "c1" }
         let mut v = vec![0x30, 0x19, 0x0a, 0x01, 0x01, 0x04, 0x10];
