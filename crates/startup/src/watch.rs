@@ -422,6 +422,26 @@ impl Watch {
         }
     }
 
+    /// Follows one more peer AE (e.g. one the device resolved after
+    /// startup): resolves it and, when its device is not followed yet,
+    /// loads it and follows it too. `false` when no AE has that title.
+    pub async fn follow_peer(&mut self, title: &str) -> Result<bool, crate::Error> {
+        let t = &mut self.tracker;
+        let Some(ae) = t.client.resolve_ae(title).await?.value else {
+            return Ok(false);
+        };
+        let device = ae.device_name;
+        if !t.known.contains_key(&device) {
+            let d = t.client.load_device(&device).await?.value.found();
+            t.known.insert(device.clone(), d);
+            self.directory.follow(&device);
+        }
+        if device != t.me {
+            t.peers.insert(ae.ae_title.to_string(), device);
+        }
+        Ok(true)
+    }
+
     /// The peer AE titles followed, with their devices.
     pub fn peers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.tracker
