@@ -38,4 +38,4 @@ pub use conn::{Counted, Stats};
 pub use error::{Error, Result};
 pub use install::{InstallJournal, InstallOutcome, InstallPlan, InstallStep};
 pub use update::{Target, UpdateOutcome, merge};
-pub use watch::{DirectoryWatch, Mechanism, WatchEvent, WatchMode, WatchOptions};
+pub use watch::{DirectoryWatch, Mechanism, WatchEvent, WatchMode, WatchOptions, fuzz_sync_values};

@@ -852,6 +852,14 @@ fn parse_sync_info_value(value: &[u8]) -> Option<SyncInfo> {
     }
 }
 
+/// Entry point for the fuzz target `ldap_sync_values`: runs the RFC 4533
+/// value readers on untrusted bytes. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_sync_values(data: &[u8]) {
+    let _ = parse_sync_info_value(data);
+    let _ = sync_state_cookie(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
