@@ -42,4 +42,4 @@ pub use error::{Error, Result, rc_name};
 pub use guard::remember_addresses;
 pub use install::{InstallJournal, InstallOutcome, InstallPlan, InstallStep};
 pub use update::{Target, UpdateOutcome, merge};
-pub use watch::{DirectoryWatch, Mechanism, WatchEvent, WatchMode, WatchOptions};
+pub use watch::{DirectoryWatch, Mechanism, WatchEvent, WatchMode, WatchOptions, fuzz_sync_values};

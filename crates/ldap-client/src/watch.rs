@@ -854,6 +854,14 @@ fn parse_sync_info_value(value: &[u8]) -> Option<SyncInfo> {
     }
 }
 
+/// Entry point for the fuzz target `ldap_sync_values`: runs the RFC 4533
+/// value readers on untrusted bytes. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_sync_values(data: &[u8]) {
+    let _ = parse_sync_info_value(data);
+    let _ = sync_state_cookie(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -907,6 +915,18 @@ mod tests {
         ] {
             assert_eq!(parse_sync_info_value(bad), None, "{bad:02x?}");
             assert_eq!(sync_state_cookie(bad), None, "{bad:02x?}");
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        for len in 0..64usize {
+            for _ in 0..200 {
+                let bytes: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+                let _ = parse_sync_info_value(&bytes);
+                let _ = sync_state_cookie(&bytes);
+                let _ = tlv(&bytes);
+            }
         }
     }
 

@@ -422,6 +422,26 @@ impl Watch {
         }
     }
 
+    /// Follows one more peer AE (e.g. one the device resolved after
+    /// startup): resolves it and, when its device is not followed yet,
+    /// loads it and follows it too. `false` when no AE has that title.
+    pub async fn follow_peer(&mut self, title: &str) -> Result<bool, crate::Error> {
+        let t = &mut self.tracker;
+        let Some(ae) = t.client.resolve_ae(title).await?.value else {
+            return Ok(false);
+        };
+        let device = ae.device_name;
+        if !t.known.contains_key(&device) {
+            let d = t.client.load_device(&device).await?.value.found();
+            t.known.insert(device.clone(), d);
+            self.directory.follow(&device);
+        }
+        if device != t.me {
+            t.peers.insert(ae.ae_title.to_string(), device);
+        }
+        Ok(true)
+    }
+
     /// The peer AE titles followed, with their devices.
     pub fn peers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.tracker
@@ -600,5 +620,141 @@ fn flip(device: &str, ae_title: Option<String>, installed: bool) -> WatchEvent {
         WatchEvent::Online { device, ae_title }
     } else {
         WatchEvent::Offline { device, ae_title }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use annexr_ldap::{ClientConfig, DeviceLookup};
+    use annexr_model::{AeTitle, Dn, NetworkAe, NetworkConnection};
+
+    fn device(name: &str, title: &str, port: u16) -> Device {
+        Device::new(name)
+            .installed(true)
+            .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
+            .with_ae(
+                NetworkAe::new(AeTitle::new(title).unwrap())
+                    .connection("dicom")
+                    .roles(true, true),
+            )
+    }
+
+    fn tracker() -> Tracker {
+        let mut known = BTreeMap::new();
+        known.insert("ME".to_string(), Some(device("ME", "ME1", 104)));
+        known.insert("PACS".to_string(), Some(device("PACS", "PACS1", 11112)));
+        Tracker {
+            client: LdapClient::new(ClientConfig::new("ldap://127.0.0.1:1")).unwrap(),
+            layout: Layout::at(Dn::parse("cn=DICOM Configuration,dc=x").unwrap()),
+            me: "ME".into(),
+            peers: [("PACS1".to_string(), "PACS".to_string())].into(),
+            known,
+            store: None,
+        }
+    }
+
+    fn absorb(t: &mut Tracker, name: &str, d: Option<Device>) -> Vec<WatchEvent> {
+        let lookup = match d {
+            Some(d) => DeviceLookup::Found(d),
+            None => DeviceLookup::NotConfigured { name: name.into() },
+        };
+        let mut out = VecDeque::new();
+        t.absorb(
+            DirEvent::Device {
+                name: name.into(),
+                lookup,
+            },
+            &mut out,
+        );
+        out.into()
+    }
+
+    #[test]
+    fn an_unchanged_reload_says_nothing() {
+        let mut t = tracker();
+        assert_eq!(
+            absorb(&mut t, "PACS", Some(device("PACS", "PACS1", 11112))),
+            vec![]
+        );
+        assert_eq!(absorb(&mut t, "ME", Some(device("ME", "ME1", 104))), vec![]);
+    }
+
+    #[test]
+    fn a_peer_port_is_a_move_and_its_installed_flag_is_offline() {
+        let mut t = tracker();
+        let events = absorb(&mut t, "PACS", Some(device("PACS", "PACS1", 11113)));
+        let addr = |port| {
+            Some(PeerAddress {
+                hostname: "127.0.0.1".into(),
+                port,
+                tls: false,
+            })
+        };
+        assert_eq!(
+            events,
+            vec![WatchEvent::PeerMoved {
+                title: "PACS1".into(),
+                old: addr(11112),
+                new: addr(11113)
+            }]
+        );
+        // The device FALSE: its AE inherits it; offline, not "moved".
+        let events = absorb(
+            &mut t,
+            "PACS",
+            Some(device("PACS", "PACS1", 11113).installed(false)),
+        );
+        assert_eq!(
+            events,
+            vec![WatchEvent::Offline {
+                device: "PACS".into(),
+                ae_title: Some("PACS1".into())
+            }]
+        );
+        let events = absorb(&mut t, "PACS", None);
+        assert_eq!(
+            events,
+            vec![WatchEvent::PeerRemoved {
+                title: "PACS1".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn own_changes_carry_the_diff_a_rename_and_the_installed_flag() {
+        let mut t = tracker();
+        let events = absorb(&mut t, "ME", Some(device("ME", "ME2", 104)));
+        assert!(
+            matches!(&events[0], WatchEvent::DeviceChanged { device, diff } if device == "ME" && !diff.is_empty()),
+            "{events:?}"
+        );
+        assert_eq!(
+            events[1],
+            WatchEvent::TitleChanged {
+                device: "ME".into(),
+                old: "ME1".into(),
+                new: "ME2".into()
+            }
+        );
+        assert_eq!(events.len(), 2, "{events:?}");
+        let events = absorb(
+            &mut t,
+            "ME",
+            Some(device("ME", "ME2", 104).installed(false)),
+        );
+        assert_eq!(
+            events.last(),
+            Some(&WatchEvent::Offline {
+                device: "ME".into(),
+                ae_title: None
+            })
+        );
+        assert_eq!(
+            absorb(&mut t, "ME", None),
+            vec![WatchEvent::DeviceRemoved {
+                device: "ME".into()
+            }]
+        );
     }
 }

@@ -334,3 +334,38 @@ fn blocking_next_reads_events_outside_the_runtime() {
     runtime.shutdown_timeout(Duration::from_secs(5));
     reader.join().unwrap();
 }
+
+/// A peer resolved after the watch started is followed from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_followed_later_reports_its_moves() {
+    let Some(slapd) = start_slapd(true) else {
+        return;
+    };
+    let client = LdapClient::new(ClientConfig::new(slapd.url())).unwrap();
+    let mut watch = Watch::builder(client, ME).start().await.unwrap();
+    assert_eq!(watch.peers().count(), 0);
+    expect(&mut watch, "Following", |e| {
+        matches!(e, WatchEvent::Following { .. })
+    })
+    .await;
+    assert!(!watch.follow_peer("NOSUCHAE").await.unwrap());
+    assert!(watch.follow_peer(PEER_AE).await.unwrap());
+    assert_eq!(watch.peers().collect::<Vec<_>>(), vec![(PEER_AE, PEER)]);
+    // Its persistent search starts on the watch's task; an edit made before
+    // it runs is still seen, because a new search's refresh ends in a reload.
+    slapd
+        .ldapmodify(&format!(
+            "dn: cn=dicom,dicomDeviceName={PEER},{}\nchangetype: modify\n\
+             replace: dicomPort\ndicomPort: 11140\n",
+            slapd.devices_dn()
+        ))
+        .unwrap();
+    let moved = expect(&mut watch, "PeerMoved", |e| {
+        matches!(e, WatchEvent::PeerMoved { .. })
+    })
+    .await;
+    assert!(
+        matches!(&moved, WatchEvent::PeerMoved { title, new: Some(a), .. } if title == PEER_AE && a.port == 11140),
+        "{moved}"
+    );
+}
