@@ -20,6 +20,7 @@ fn round(rt: &tokio::runtime::Runtime) -> Option<(Duration, f64)> {
     let client = LdapClient::new(
         ClientConfig::new(slapd.url())
             .simple_bind(slapd.device_dn(), slapd.device_password())
+            .ca_file(slapd.ca_cert_path().expect("lab slapd has TLS"))
             .base_dn(slapd.config_dn()),
     )
     .unwrap();

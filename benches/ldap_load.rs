@@ -53,6 +53,7 @@ fn bench(c: &mut Criterion) {
     let base = layout.device_dn("CT-BENCH").to_string();
     let config = ClientConfig::new(slapd.url())
         .simple_bind(slapd.device_dn(), slapd.device_password())
+        .ca_file(slapd.ca_cert_path().expect("lab slapd has TLS"))
         .base_dn(slapd.config_dn());
 
     // Round trips, from our counter and from the server's own log.

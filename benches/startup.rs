@@ -96,6 +96,7 @@ fn main() {
     config.network.domain = Some(SITE_DOMAIN.into());
     config.ldap.bind_dn = Some(slapd.device_dn());
     config.ldap.password = Some(slapd.device_password().into());
+    config.ldap.ca_file = slapd.ca_cert_path().map(|p| p.to_path_buf());
     config.dns.nearest = false;
     config.time.samples = 1;
     // A configured device: its store remembers the configuration root from

@@ -53,6 +53,7 @@ fn main() {
             device,
             attempts,
             resumed,
+            ..
         } => {
             println!(
                 "installed {} ({}), AE titles {:?}, add attempts {attempts:?}, {} round trips",

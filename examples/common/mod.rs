@@ -59,8 +59,12 @@ pub fn settings() -> (ClientConfig, Vec<String>, Option<Slapd>) {
                 std::process::exit(0);
             };
             eprintln!("(no --url: using a lab slapd at {})", slapd.url());
-            let cfg = ClientConfig::new(slapd.url())
+            // The password goes over StartTLS, verified against the lab CA.
+            let mut cfg = ClientConfig::new(slapd.url())
                 .simple_bind(slapd.device_dn(), slapd.device_password());
+            if let Some(ca) = slapd.ca_cert_path() {
+                cfg = cfg.ca_file(ca);
+            }
             (cfg, Some(slapd))
         }
     };

@@ -59,8 +59,8 @@ pub(crate) struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
-#[derive(Debug, Args)]
+/// Options every command takes. `Debug` never shows the password.
+#[derive(Args)]
 pub(crate) struct Global {
     /// TOML settings file.
     #[arg(long, global = true, env = "ANNEXR_CONFIG")]
@@ -93,9 +93,12 @@ pub(crate) struct Global {
     /// PEM file of the CA of the LDAP servers' certificates.
     #[arg(long, global = true)]
     pub ca_file: Option<PathBuf>,
-    /// Upgrade ldap:// with StartTLS.
+    /// Upgrade ldap:// with StartTLS (done anyway when a password is sent).
     #[arg(long, global = true)]
     pub starttls: bool,
+    /// UNSAFE: allow the bind password to travel without TLS.
+    #[arg(long, global = true)]
+    pub allow_plaintext_bind: bool,
     /// DNS server `ip[:port]` (repeatable): static network, as DHCP option 6.
     #[arg(long = "dns", global = true, value_delimiter = ',')]
     pub dns_servers: Vec<String>,
@@ -155,6 +158,28 @@ pub(crate) enum Command {
     Watch(watch::WatchArgs),
 }
 
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Global")
+            .field("config", &self.config)
+            .field("json", &self.json)
+            .field("ldap_urls", &self.ldap_urls)
+            .field("bind_dn", &self.bind_dn)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .field("starttls", &self.starttls)
+            .field("allow_plaintext_bind", &self.allow_plaintext_bind)
+            .field("dns_servers", &self.dns_servers)
+            .field("domain", &self.domain)
+            .field("ntp_servers", &self.ntp_servers)
+            .field("device", &self.device)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("verbose", &self.verbose)
+            .finish()
+    }
+}
+
 impl Global {
     /// The settings: the file, then the flags over it.
     pub fn settings(&self) -> Result<StartupConfig, String> {
@@ -180,6 +205,9 @@ impl Global {
         }
         if self.starttls {
             config.ldap.starttls = true;
+        }
+        if self.allow_plaintext_bind {
+            config.ldap.allow_plaintext_bind = true;
         }
         if !self.dns_servers.is_empty() {
             config.network.mode = NetworkMode::Static;
@@ -230,4 +258,41 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(commands::run(cli));
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows_and_plaintext_is_an_explicit_flag() {
+        const PW: &str = "Cli-Secret-4242";
+        let cli = Cli::try_parse_from([
+            "annexr",
+            "--ldap",
+            "ldap://127.0.0.1:1",
+            "--bind-dn",
+            "cn=d",
+            "--password",
+            PW,
+            "--allow-plaintext-bind",
+            "find",
+            "--type",
+            "ARCHIVE",
+        ])
+        .unwrap();
+        let text = format!("{cli:?} {:?}", cli.global);
+        assert!(!text.contains(PW) && text.contains("***"), "{text}");
+        let settings = cli.global.settings().unwrap();
+        assert!(settings.ldap.allow_plaintext_bind);
+        assert_eq!(settings.ldap.password.as_deref(), Some(PW));
+        let text = format!("{settings:?}");
+        assert!(!text.contains(PW), "{text}");
+        let json = serde_json::to_string(&settings).unwrap();
+        assert!(!json.contains(PW), "{json}");
+        let plain =
+            Cli::try_parse_from(["annexr", "--ldap", "ldap://h", "find", "--type", "X"]).unwrap();
+        assert!(!plain.global.settings().unwrap().ldap.allow_plaintext_bind);
+    }
 }

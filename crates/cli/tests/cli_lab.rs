@@ -15,6 +15,9 @@ fn annexr(site: &SampleSite, args: &[&str]) -> Output {
         ])
         .args(["--bind-dn", &site.slapd.device_dn()])
         .env("ANNEXR_LDAP_PASSWORD", site.slapd.device_password())
+        // The password goes over StartTLS, verified against the lab CA.
+        .arg("--ca-file")
+        .arg(site.slapd.ca_cert_path().unwrap())
         .args(["--timeout-ms", "2000"])
         .args(args)
         .output()
@@ -115,6 +118,8 @@ fn titles_registry_export_and_import() {
             "--password",
         ])
         .arg(other.device_password())
+        .arg("--ca-file")
+        .arg(other.ca_cert_path().unwrap())
         .arg("import-ldif")
         .arg(file.path())
         .output()

@@ -57,11 +57,12 @@ fn write_config(dir: &Path, slapd: &Slapd, name: &str) -> (std::path::PathBuf, s
         &config,
         format!(
             "[device]\nname = \"{name}\"\n[time]\nenabled = false\n\
-             [ldap]\nurls = [\"{url}\"]\nprefer_configured = true\nbind_dn = \"{dn}\"\npassword = \"{pw}\"\ntimeout_ms = 10000\n\
+             [ldap]\nurls = [\"{url}\"]\nprefer_configured = true\nbind_dn = \"{dn}\"\npassword = \"{pw}\"\nca_file = \"{ca}\"\ntimeout_ms = 10000\n\
              [store]\npath = \"{store}\"\n",
             url = slapd.url(),
             dn = slapd.device_dn(),
             pw = slapd.device_password(),
+            ca = slapd.ca_cert_path().unwrap().display(),
             store = store.display(),
         ),
     )

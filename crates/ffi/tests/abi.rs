@@ -176,6 +176,32 @@ fn configuration_errors_name_the_setting_and_the_file() {
 }
 
 #[test]
+fn a_password_never_reaches_the_last_error_and_plaintext_is_a_setting() {
+    const PW: &str = "Ffi-Secret-9090";
+    for text in [
+        "[ldap]\npassword = 12345\n".to_string(),
+        format!("[ldap]\npasword = \"{PW}\"\n"),
+        format!("[ldap]\npassword = [\"{PW}\"]\n"),
+    ] {
+        let toml = CString::new(text).unwrap();
+        let mut out = ptr::null_mut();
+        // SAFETY: valid string and out pointer.
+        let status = unsafe { annexr_startup_new_from_toml(toml.as_ptr(), &mut out) };
+        assert_eq!(status, AnnexrStatus::Config);
+        let message = last_error().unwrap();
+        assert!(
+            !message.contains(PW) && !message.contains("12345"),
+            "{message}"
+        );
+        assert!(message.contains("line 2"), "{message}");
+    }
+    // The C ABI takes the [ldap] opt-in like every other setting.
+    free(new_startup(&format!(
+        "{OFFLINE_TOML}[ldap]\nallow_plaintext_bind = true\nbind_dn = \"cn=d\"\npassword = \"{PW}\"\n"
+    )));
+}
+
+#[test]
 fn the_last_error_belongs_to_the_thread_that_failed() {
     // SAFETY: NULL is what is being tested.
     let status = unsafe { annexr_startup_new_from_toml(ptr::null(), ptr::null_mut()) };

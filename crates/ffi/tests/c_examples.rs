@@ -80,6 +80,7 @@ timeout_ms = 10000
 [ldap]
 bind_dn = "{bind_dn}"
 password = "{password}"
+ca_file = "{ca}"
 timeout_ms = 30000
 
 [probe]
@@ -91,6 +92,7 @@ timeout_ms = 30000
         ntp = site.ntp.addr(),
         bind_dn = site.slapd.device_dn(),
         password = site.slapd.device_password(),
+        ca = site.slapd.ca_cert_path().unwrap().display(),
     );
     let path = dir.join("annexr.toml");
     std::fs::write(&path, toml).unwrap();

@@ -16,9 +16,10 @@ use serde_json::Value;
 fn config(site: &SampleSite, password: &str) -> String {
     format!(
         "[network]\nmode = \"static\"\ndns_servers = [\"{}\"]\ndomain = \"{SITE_DOMAIN}\"\n\
-         [ldap]\nbind_dn = \"{}\"\npassword = \"{password}\"\ntimeout_ms = 5000\n",
+         [ldap]\nbind_dn = \"{}\"\npassword = \"{password}\"\nca_file = \"{}\"\ntimeout_ms = 5000\n",
         site.dns_addr(),
         site.slapd.device_dn(),
+        site.slapd.ca_cert_path().unwrap().display(),
     )
 }
 
@@ -131,8 +132,11 @@ fn a_refused_bind_is_an_ldap_error_naming_the_server() {
     assert_eq!(result, Err(AnnexrStatus::Ldap));
     let message = last_error();
     assert!(message.starts_with("annexr_resolve_ae: "), "{message}");
-    assert!(message.contains(&site.slapd.url()), "{message}");
-    assert!(message.contains("49"), "invalidCredentials: {message}");
+    // The SRV target by name (StartTLS verifies it).
+    let server = format!("ldap://{}:{}", annexr_lab::LDAP_HOST, site.slapd.port());
+    assert!(message.contains(&server), "{message}");
+    assert!(message.contains("invalidCredentials (49)"), "{message}");
+    assert!(!message.contains("wrong password"), "{message}");
     // SAFETY: live handle, freed once.
     unsafe { annexr_startup_free(startup) };
 }

@@ -329,3 +329,39 @@ pub(crate) fn is_refusal_code(rc: u32) -> bool {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_codes_are_named_with_a_fitting_action() {
+        let e = Error::Ldap {
+            server: "ldap://s".into(),
+            step: "load device x".into(),
+            rc: 4,
+            text: String::new(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "ldap://s: load device x: sizeLimitExceeded (4)"
+        );
+        assert!(e.action().contains("olcLimits"), "{}", e.action());
+        let e = Error::Ldap {
+            server: "ldap://s".into(),
+            step: "load".into(),
+            rc: 50,
+            text: " no read access ".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "ldap://s: load: insufficientAccessRights (50): no read access"
+        );
+        assert!(e.action().contains("read access"));
+        assert_eq!(rc_name(8), "strongerAuthRequired (8)");
+        assert_eq!(rc_name(4242), "LDAP result 4242");
+        for rc in 0..200 {
+            assert!(!rc_name(rc).contains("()"));
+        }
+    }
+}

@@ -7,8 +7,12 @@
 //!   `annexr-model` types ([`annexr_model::Device`], [`annexr_model::Layout`],
 //!   [`annexr_model::AeTitle`]). One shared connection per client (clones
 //!   share it and multiplex operations), server list failover,
-//!   StartTLS/`ldaps://`, one transparent reconnect after a dropped
-//!   connection, write referrals followed to the provider.
+//!   StartTLS/`ldaps://` (StartTLS always for a password bind, unless
+//!   plaintext is explicitly allowed), one transparent reconnect after a
+//!   dropped connection, write referrals followed to known servers only when
+//!   enabled. Every server message passes [`frame`] before ldap3 parses it.
+//! - Loads use paged results, and read level by level under a server's
+//!   size limit; every search carries a size and time limit.
 //! - Every operation returns [`Counted`]: its value and the round trips it
 //!   used ([`Stats`]).
 //! - [`alloc`]: AE title allocation policies, sans I/O.

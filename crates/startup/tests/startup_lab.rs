@@ -32,6 +32,14 @@ async fn normal_startup_of_a_configured_device_loads_it_from_ldap() {
     println!("{report}");
     assert!(report.configured, "{report}");
     assert_eq!(report.configuration_source, Some(Source::Ldap));
+    // The password is in the settings, and nowhere in what can be printed.
+    let pw = site.slapd.device_password();
+    let printed = format!("{outcome:?} {report} {}", report.to_json());
+    assert!(!printed.contains(pw), "the password was printed");
+    assert!(
+        printed.contains("***"),
+        "the settings show a redacted password"
+    );
     let device = outcome.device.unwrap();
     assert_eq!(device.name, "CT-SCANNER-1");
     assert_eq!(device.network_aes[0].ae_title.as_str(), "CT1");

@@ -217,7 +217,10 @@ async fn pynetdicom_fails_echo_refuses_verification_hangs_up_and_breaks_the_prot
 fn probe_orthanc(orthanc: &Orthanc, called: &str, calling: &str) -> ProbeReport {
     let target = Target::new("127.0.0.1", orthanc.addr().port(), called, calling);
     orthanc
-        .in_netns(|| annexr_probe::blocking::probe(&target, &ProbeOptions::default()))
+        .in_netns(|| {
+            annexr_probe::blocking::Prober::new()
+                .and_then(|prober| prober.probe(&target, &ProbeOptions::default()))
+        })
         .unwrap()
         .unwrap()
 }
