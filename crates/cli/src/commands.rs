@@ -649,7 +649,7 @@ async fn register_titles(config: StartupConfig, args: TitlesArgs, json_out: bool
             }
             Registration::Refused { rc, text } => {
                 code = exit::FAILED;
-                format!("refused (rc {rc}: {text})")
+                format!("refused ({})", annexr_ldap::result_text(*rc, text))
             }
         };
         results.push((title.clone(), said));
@@ -733,7 +733,7 @@ async fn registry(config: StartupConfig, args: RegistryArgs, json_out: bool) -> 
                 Some(Registration::Taken) => "added meanwhile by someone else".to_string(),
                 Some(Registration::Refused { rc, text }) => {
                     code = exit::FAILED;
-                    format!("refused (rc {rc}: {text})")
+                    format!("refused ({})", annexr_ldap::result_text(rc, &text))
                 }
             };
             (title, device, said)

@@ -562,14 +562,29 @@ fn install_through_a_lagging_replica_stands() {
     };
     let dir = tempfile::tempdir().unwrap();
     let local = write_local(dir.path(), "MR-REPLICA", "MRREPL", "SN-R");
+    // The replica refers writes to the provider: referrals are followed only
+    // when the site says so, and only to a server it configured.
+    let mut cas = String::new();
+    for slapd in [&pair.consumer, &pair.provider] {
+        cas.push_str(&std::fs::read_to_string(slapd.ca_cert_path().unwrap()).unwrap());
+    }
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, cas).unwrap();
+    let settings = dir.path().join("annexr.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[ldap]\nurls = [{:?}, {:?}]\nfollow_referrals = true\nca_file = {:?}\n",
+            pair.consumer.url(),
+            pair.provider.url(),
+            ca_file.display().to_string(),
+        ),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_annexr"))
-        .args([
-            "--ldap",
-            &pair.consumer.url(),
-            "--bind-dn",
-            &pair.consumer.device_dn(),
-            "--password",
-        ])
+        .arg("--config")
+        .arg(&settings)
+        .args(["--bind-dn", &pair.consumer.device_dn(), "--password"])
         .arg(pair.consumer.device_password())
         .args(["--timeout-ms", "3000", "install", "--local", &local])
         .output()

@@ -313,6 +313,12 @@ pub fn rc_name(rc: u32) -> String {
     format!("{name} ({rc})")
 }
 
+/// A server's answer for messages: the code's RFC 4511 name, and the
+/// server's diagnostic text when it sent one.
+pub fn result_text(rc: u32, text: &str) -> String {
+    format!("{}{}", rc_name(rc), detail(text))
+}
+
 fn detail(text: &str) -> String {
     let text = text.trim();
     if text.is_empty() {

@@ -42,7 +42,7 @@ pub use client::{
 };
 pub use config::{Bind, ClientConfig, ClockCorrection, Secret, TlsOptions};
 pub use conn::{Counted, Stats};
-pub use error::{Error, Result, rc_name};
+pub use error::{Error, Result, rc_name, result_text};
 pub use guard::remember_addresses;
 pub use install::{InstallJournal, InstallOutcome, InstallPlan, InstallStep};
 pub use update::{Target, UpdateOutcome, merge};

@@ -625,7 +625,8 @@ async fn install(
                 InstallOutcome::LdifFallback { ldif, rc, text } => {
                     let written = write_ldif(config, name, &ldif);
                     let detail = format!(
-                        "the LDAP server refused writes (rc {rc}: {text}); running on the local description"
+                        "the LDAP server refused writes ({}); running on the local description",
+                        annexr_ldap::result_text(rc, &text)
                     );
                     let mut finished = Finished::new(Outcome::Fallback, detail).round_trips(trips);
                     if let Ok(path) = &written {
@@ -763,7 +764,7 @@ fn offline(
         (Some(d), _) => (
             d.clone(),
             Source::Cached,
-            "last applied configuration from the store",
+            "the last applied configuration from the store",
         ),
         (None, Some(d)) => (
             d.clone(),
@@ -789,7 +790,7 @@ fn offline(
     );
     recorder.warn(
         Step::Ldap,
-        format!("LDAP is unavailable ({why}); running on the {detail}"),
+        format!("LDAP is unavailable ({why}); running on {detail}"),
         format!("{action}; changes made in LDAP take effect at the next successful startup"),
     );
     recorder.configured(source);

@@ -250,7 +250,7 @@ impl fmt::Display for StartupReport {
             ms(self.total_us)
         )?;
         if let Some(source) = self.configuration_source {
-            writeln!(f, "  configuration from: {source:?}")?;
+            writeln!(f, "  configuration from: {}", wire_name(&source))?;
         }
         for s in &self.steps {
             let trips = s
@@ -261,13 +261,19 @@ impl fmt::Display for StartupReport {
                 f,
                 "  {:<9} {:<8} at +{:<10} took {}{trips}: {}",
                 s.step.name(),
-                format!("{:?}", s.outcome).to_lowercase(),
+                wire_name(&s.outcome),
                 ms(s.started_at_us),
                 ms(s.duration_us),
                 s.detail
             )?;
             for v in &s.values {
-                writeln!(f, "              {} = {} ({:?})", v.name, v.value, v.source)?;
+                writeln!(
+                    f,
+                    "              {} = {} ({})",
+                    v.name,
+                    v.value,
+                    wire_name(&v.source)
+                )?;
             }
         }
         if let Some(step) = self.clock_step {
@@ -281,13 +287,13 @@ impl fmt::Display for StartupReport {
         if let Some(t) = &self.time {
             writeln!(
                 f,
-                "  clock: offset {:+.3} s, class {:?}{}, startup step {:?}{}",
+                "  clock: offset {:+.3} s, class {}{}, startup step {}{}",
                 t.clock_offset_us as f64 / 1e6,
-                t.time_class,
+                wire_name(&t.time_class),
                 t.required_class
-                    .map(|c| format!(" (required {c:?})"))
+                    .map(|c| format!(" (required {})", wire_name(&c)))
                     .unwrap_or_default(),
-                t.startup_step,
+                wire_name(&t.startup_step),
                 if t.tls_time_corrected {
                     ", TLS checked against NTP time"
                 } else {
@@ -341,6 +347,15 @@ pub trait Observer: Send + Sync {
 impl<F: Fn(&Event) + Send + Sync> Observer for F {
     fn event(&self, event: &Event) {
         self(event)
+    }
+}
+
+/// A value's name as the JSON report spells it (`local-clock`, `fallback`),
+/// so text and JSON use the same words and no Rust `Debug` form shows.
+fn wire_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
     }
 }
 
