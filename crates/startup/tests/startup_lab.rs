@@ -330,11 +330,17 @@ fn dhcp_startup_in_a_namespace_takes_the_server_lists_from_the_lease() {
     // No DNS server answers on the private link: DNS fails, then LDAP has no server.
     assert_eq!(report.step(Step::Dns).unwrap().outcome, Outcome::Failed);
     assert!(released, "DHCPRELEASE at shutdown");
-    let log = lab.server_log();
-    assert!(
-        log.contains("DHCPRELEASE") || log.contains("DHCP4_RELEASE"),
-        "{log}"
-    );
+    // The server logs the RELEASE when it has read it: give it up to 5 s.
+    let released_in_log = |log: &str| log.contains("DHCPRELEASE") || log.contains("DHCP4_RELEASE");
+    let mut log = lab.server_log();
+    for _ in 0..50 {
+        if released_in_log(&log) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        log = lab.server_log();
+    }
+    assert!(released_in_log(&log), "{log}");
 }
 
 #[tokio::test]
