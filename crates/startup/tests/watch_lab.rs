@@ -54,10 +54,16 @@ async fn expect(
     mut wanted: impl FnMut(&WatchEvent) -> bool,
 ) -> WatchEvent {
     let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let asked = tokio::time::Instant::now();
+    let deadline = asked + WAIT;
     loop {
         match tokio::time::timeout_at(deadline, watch.next()).await {
-            Ok(Some(e)) if wanted(&e) => return e,
+            Ok(Some(e)) if wanted(&e) => {
+                // For the record (issue note), not asserted: the admin's edit
+                // was made just before this wait began.
+                eprintln!("{what}: after {:?}", asked.elapsed());
+                return e;
+            }
             Ok(Some(e)) => seen.push(e.to_string()),
             Ok(None) => panic!("watch ended waiting for {what}; saw {seen:?}"),
             Err(_) => panic!("no {what} within {WAIT:?}; saw {seen:?}"),
