@@ -562,16 +562,34 @@ fn install_through_a_lagging_replica_stands() {
     };
     let dir = tempfile::tempdir().unwrap();
     let local = write_local(dir.path(), "MR-REPLICA", "MRREPL", "SN-R");
+    // Writes follow the replica's referral to the provider, a server of the
+    // configured set, when the settings allow it; TLS is verified against
+    // both servers' CAs.
+    let mut bundle = String::new();
+    for server in [&pair.consumer, &pair.provider] {
+        bundle.push_str(&std::fs::read_to_string(server.ca_cert_path().unwrap()).unwrap());
+    }
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, bundle).unwrap();
+    let settings = dir.path().join("annexr.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[ldap]\nurls = [\"{}\", \"{}\"]\nbind_dn = \"{}\"\nca_file = \"{}\"\n\
+             follow_referrals = true\ntimeout_ms = 3000\n",
+            pair.consumer.url(),
+            pair.provider.url(),
+            pair.consumer.device_dn(),
+            ca.display(),
+        ),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_annexr"))
-        .args([
-            "--ldap",
-            &pair.consumer.url(),
-            "--bind-dn",
-            &pair.consumer.device_dn(),
-            "--password",
-        ])
+        .arg("--config")
+        .arg(&settings)
+        .arg("--password")
         .arg(pair.consumer.device_password())
-        .args(["--timeout-ms", "3000", "install", "--local", &local])
+        .args(["install", "--local", &local])
         .output()
         .unwrap();
     let text = stdout(&out);
