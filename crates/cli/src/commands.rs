@@ -18,6 +18,10 @@ use crate::{Cli, Command, exit};
 /// `annexr startup`.
 #[derive(Debug, Args)]
 pub(crate) struct StartupArgs {
+    /// The device (default: --device or [device] name).
+    // Its own id: the global `--device` has the id "device".
+    #[arg(id = "device_arg", value_name = "DEVICE")]
+    pub device: Option<String>,
     /// The device's local description (JSON, the model's store format),
     /// installed when LDAP does not know the device.
     #[arg(long)]
@@ -296,6 +300,9 @@ fn read_local(path: &PathBuf) -> Result<annexr_model::Device> {
 }
 
 async fn startup(mut config: StartupConfig, args: StartupArgs, json_out: bool) -> Result<u8> {
+    if let Some(name) = args.device {
+        config.device.name = Some(name);
+    }
     if args.no_install {
         config.ldap.install_if_missing = false;
     }

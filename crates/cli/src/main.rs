@@ -300,7 +300,8 @@ mod tests {
     /// --device (before or after the command).
     #[test]
     fn a_device_is_named_positionally_or_with_device() {
-        let commands: [&[&str]; 6] = [
+        let commands: [&[&str]; 7] = [
+            &["startup"],
             &["export-ldif"],
             &["online"],
             &["offline"],
@@ -316,6 +317,7 @@ mod tests {
                 let cli = Cli::try_parse_from(&args)
                     .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
                 let named = match cli.command {
+                    Command::Startup(a) => a.device,
                     Command::ExportLdif(a) => a.device,
                     Command::Online(a) | Command::Offline(a) => a.device,
                     Command::Shutdown(a) => a.device,

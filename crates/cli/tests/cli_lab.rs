@@ -669,6 +669,26 @@ fn one_tool_device_argument_plain_words_and_the_find_table() {
     ok(&annexr(&site, &["online", "--device", "PRINTER-1"]));
     assert!(printer_entry().contains("dicomInstalled: TRUE"));
 
+    // The startup report in words: sources and outcomes, no Debug forms.
+    let started = annexr(&site, &["startup", "ARCHIVE-1", "--no-install"]);
+    let text = stdout(&started);
+    assert!(text.contains("configuration from: LDAP"), "{text}");
+    for debug in [
+        "(Dhcp)",
+        "(OsLease)",
+        "(Static)",
+        "(Cached)",
+        "(Ldap)",
+        "(Dns)",
+        "(Ntp)",
+        "(LocalClock)",
+        "(Local)",
+        "class Ordinary",
+        "NotNeeded",
+    ] {
+        assert!(!text.contains(debug), "{debug} in {text}");
+    }
+
     // export-ldif and shutdown: both ways.
     let positional = ok(&annexr(&site, &["export-ldif", "ARCHIVE-1"]));
     let flagged = ok(&annexr(&site, &["export-ldif", "--device", "ARCHIVE-1"]));

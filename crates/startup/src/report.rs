@@ -236,6 +236,58 @@ fn ms(us: u64) -> String {
     format!("{:.1} ms", Duration::from_micros(us).as_secs_f64() * 1000.0)
 }
 
+// Words for the human report (the JSON uses the serde names): never a
+// Rust Debug form in what a field engineer reads.
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Done => "done",
+            Outcome::Fallback => "fallback",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        })
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Dhcp => "DHCP",
+            Source::OsLease => "the OS's DHCP lease",
+            Source::Static => "static settings",
+            Source::Cached => "the store",
+            Source::Ldap => "LDAP",
+            Source::Dns => "DNS SRV",
+            Source::Ntp => "NTP",
+            Source::LocalClock => "the device clock",
+            Source::Local => "the local description",
+        })
+    }
+}
+
+impl fmt::Display for TimeClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeClass::High => "high accuracy",
+            TimeClass::Ordinary => "ordinary",
+            TimeClass::Insufficient => "insufficient",
+        })
+    }
+}
+
+impl fmt::Display for StartupStepOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StartupStepOutcome::NotNeeded => "not needed",
+            StartupStepOutcome::Applied => "applied",
+            StartupStepOutcome::NotApplied => "not applied (set_clock off)",
+            StartupStepOutcome::Refused => "refused",
+            StartupStepOutcome::Failed => "failed",
+        })
+    }
+}
+
 impl fmt::Display for StartupReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -250,7 +302,7 @@ impl fmt::Display for StartupReport {
             ms(self.total_us)
         )?;
         if let Some(source) = self.configuration_source {
-            writeln!(f, "  configuration from: {source:?}")?;
+            writeln!(f, "  configuration from: {source}")?;
         }
         for s in &self.steps {
             let trips = s
@@ -261,13 +313,13 @@ impl fmt::Display for StartupReport {
                 f,
                 "  {:<9} {:<8} at +{:<10} took {}{trips}: {}",
                 s.step.name(),
-                format!("{:?}", s.outcome).to_lowercase(),
+                s.outcome.to_string(),
                 ms(s.started_at_us),
                 ms(s.duration_us),
                 s.detail
             )?;
             for v in &s.values {
-                writeln!(f, "              {} = {} ({:?})", v.name, v.value, v.source)?;
+                writeln!(f, "              {} = {} ({})", v.name, v.value, v.source)?;
             }
         }
         if let Some(step) = self.clock_step {
@@ -281,11 +333,11 @@ impl fmt::Display for StartupReport {
         if let Some(t) = &self.time {
             writeln!(
                 f,
-                "  clock: offset {:+.3} s, class {:?}{}, startup step {:?}{}",
+                "  clock: offset {:+.3} s, class {}{}, startup step {}{}",
                 t.clock_offset_us as f64 / 1e6,
                 t.time_class,
                 t.required_class
-                    .map(|c| format!(" (required {c:?})"))
+                    .map(|c| format!(" (required {c})"))
                     .unwrap_or_default(),
                 t.startup_step,
                 if t.tls_time_corrected {
@@ -373,6 +425,16 @@ mod tests {
         });
         let text = report.to_string();
         assert!(text.contains("ldap      fallback"), "{text}");
+        // Words, never a Debug form such as `Cached`.
+        assert!(text.contains("configuration from: the store"), "{text}");
+        assert!(
+            text.contains("configuration = last applied (the store)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Cached") && !text.contains("Fallback"),
+            "{text}"
+        );
         assert!(text.contains("action: check the network path"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["steps"][0]["outcome"], "fallback");
