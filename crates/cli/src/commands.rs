@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use annexr::{Event, Outcome, Source, Startup, StartupConfig};
 use annexr_ldap::{
-    DeviceLookup, DeviceTypeQuery, LdapClient, Registration, ResolvedAe, SopClassQuery,
+    Counted, DeviceLookup, DeviceTypeQuery, FoundAes, LdapClient, Registration, ResolvedAe,
+    SopClassQuery,
 };
 use clap::Args;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{Cli, Command, exit};
@@ -16,6 +18,10 @@ use crate::{Cli, Command, exit};
 /// `annexr startup`.
 #[derive(Debug, Args)]
 pub(crate) struct StartupArgs {
+    /// The device (default: --device or [device] name).
+    // Its own id: the global `--device` has the id "device".
+    #[arg(id = "device_arg", value_name = "DEVICE")]
+    pub device: Option<String>,
     /// The device's local description (JSON, the model's store format),
     /// installed when LDAP does not know the device.
     #[arg(long)]
@@ -31,6 +37,11 @@ pub(crate) struct StartupArgs {
 /// `annexr install`.
 #[derive(Debug, Args)]
 pub(crate) struct InstallArgs {
+    /// The device's name (default: --device or [device] name); must be
+    /// the name in the local description.
+    // Its own id: the global `--device` has the id "device".
+    #[arg(id = "device_arg", value_name = "DEVICE")]
+    pub device: Option<String>,
     /// The device's local description (JSON, the model's store format).
     #[arg(long)]
     pub local: PathBuf,
@@ -55,6 +66,10 @@ pub(crate) struct InstallArgs {
 /// `annexr shutdown`.
 #[derive(Debug, Args)]
 pub(crate) struct ShutdownArgs {
+    /// The device (default: --device or [device] name).
+    // Its own id: the global `--device` has the id "device".
+    #[arg(id = "device_arg", value_name = "DEVICE")]
+    pub device: Option<String>,
     /// Also mark the device not installed (offline) in LDAP.
     #[arg(long)]
     pub offline: bool,
@@ -141,7 +156,9 @@ pub(crate) struct TitlesArgs {
 /// `annexr export-ldif`.
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
-    /// Device name (default: --device).
+    /// The device (default: --device or [device] name).
+    // Its own id: the global `--device` has the id "device".
+    #[arg(id = "device_arg", value_name = "DEVICE")]
     pub device: Option<String>,
 }
 
@@ -155,6 +172,10 @@ pub(crate) struct ImportArgs {
 /// `annexr online` / `offline`.
 #[derive(Debug, Args)]
 pub(crate) struct InstalledArgs {
+    /// The device (default: --device or [device] name).
+    // Its own id: the global `--device` has the id "device".
+    #[arg(id = "device_arg", value_name = "DEVICE")]
+    pub device: Option<String>,
     /// Only this AE of the device.
     #[arg(long)]
     pub ae: Option<String>,
@@ -180,6 +201,11 @@ pub(crate) struct DhcpArgs {
     /// Ask for the options only (DHCPINFORM), keeping the address this host has.
     #[arg(long)]
     pub inform: Option<std::net::Ipv4Addr>,
+}
+
+/// A serializable document as JSON (plain data: cannot fail; null if it did).
+fn to_value(document: &impl Serialize) -> Value {
+    serde_json::to_value(document).unwrap_or(Value::Null)
 }
 
 /// Prints `value` as JSON, or `text`.
@@ -253,13 +279,16 @@ async fn client(config: &StartupConfig) -> Result<LdapClient> {
 fn ae_title(title: &str) -> Result<String> {
     annexr_model::AeTitle::new(title)
         .map(|t| t.to_string())
-        .map_err(|e| (exit::USAGE, format!("AE title {title:?}: {e}")))
+        // The error names the title already.
+        .map_err(|e| (exit::USAGE, e.to_string()))
 }
 
+/// The device a command acts on: named on the command line (`DEVICE`),
+/// else `--device` or `[device] name`.
 fn device_name(config: &StartupConfig, given: Option<String>) -> Result<String> {
     given.or_else(|| config.device.name.clone()).ok_or((
         exit::USAGE,
-        "name the device with --device or [device] name".into(),
+        "name the device: DEVICE argument, --device or [device] name".into(),
     ))
 }
 
@@ -271,6 +300,9 @@ fn read_local(path: &PathBuf) -> Result<annexr_model::Device> {
 }
 
 async fn startup(mut config: StartupConfig, args: StartupArgs, json_out: bool) -> Result<u8> {
+    if let Some(name) = args.device {
+        config.device.name = Some(name);
+    }
     if args.no_install {
         config.ldap.install_if_missing = false;
     }
@@ -320,6 +352,20 @@ async fn install(mut config: StartupConfig, args: InstallArgs, json_out: bool) -
         config.ldap.install_as_on_collision = args.install_as_on_collision;
     }
     let local = read_local(&args.local)?;
+    // A name given on the command line or in the settings must be the
+    // description's: installing another device than named is refused.
+    if let Some(name) = args.device.or_else(|| config.device.name.clone())
+        && name != local.name
+    {
+        return Err((
+            exit::USAGE,
+            format!(
+                "device {name} was named, but {} describes device {}",
+                args.local.display(),
+                local.name
+            ),
+        ));
+    }
     config.device.name = Some(local.name.clone());
     let outcome = Startup::builder()
         .config(config)
@@ -341,7 +387,7 @@ async fn install(mut config: StartupConfig, args: InstallArgs, json_out: bool) -
 }
 
 async fn shutdown(config: StartupConfig, args: ShutdownArgs, json_out: bool) -> Result<u8> {
-    let name = device_name(&config, None)?;
+    let name = device_name(&config, args.device)?;
     if !args.offline {
         emit(
             json_out,
@@ -363,21 +409,6 @@ async fn shutdown(config: StartupConfig, args: ShutdownArgs, json_out: bool) -> 
     Ok(exit::OK)
 }
 
-fn resolved_json(ae: &ResolvedAe) -> Value {
-    json!({
-        "ae_title": ae.ae_title,
-        "device": ae.device_name,
-        "device_types": ae.device_types,
-        "installed": ae.installed,
-        "clusters": ae.application_clusters,
-        "acceptor": ae.acceptor,
-        "initiator": ae.initiator,
-        "connections": ae.connections.iter().map(|c| json!({
-            "name": c.name, "hostname": c.hostname, "port": c.port, "tls": c.tls, "installed": c.installed,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 fn resolved_text(ae: &ResolvedAe) -> String {
     let address = match (ae.address(), ae.not_callable()) {
         (Some((h, p, tls)), _) => format!("{h}:{p}{}", if tls { " (TLS)" } else { "" }),
@@ -395,6 +426,96 @@ fn resolved_text(ae: &ResolvedAe) -> String {
             "NOT installed"
         }
     )
+}
+
+/// Lays out `rows` under `header` in columns as wide as their widest cell
+/// (the last column is not padded).
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            text.push_str(&format!("{cell:<width$}"));
+        }
+        text.trim_end().to_string() + "\n"
+    };
+    let mut text = line(header.to_vec());
+    for row in rows {
+        text.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    text
+}
+
+/// One row per connection of each AE (an AE without connections gets one
+/// row); the AE's columns and why it must not be called on its first row.
+fn ae_table(aes: &[ResolvedAe]) -> String {
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let mut rows = Vec::new();
+    for ae in aes {
+        let note = ae
+            .not_callable()
+            .map(|why| format!("not callable: {why}"))
+            .unwrap_or_default();
+        let first = vec![
+            ae.ae_title.to_string(),
+            ae.device_name.clone(),
+            yes_no(ae.installed),
+        ];
+        let blank = vec![String::new(); first.len()];
+        if ae.connections.is_empty() {
+            let mut row = first;
+            row.extend(["-", "-", "-", "-", "-"].map(String::from));
+            row.push(note);
+            rows.push(row);
+            continue;
+        }
+        for (i, c) in ae.connections.iter().enumerate() {
+            let mut row = if i == 0 { first.clone() } else { blank.clone() };
+            row.extend([
+                c.name.clone(),
+                c.hostname.clone(),
+                c.port.map_or("-".into(), |p| p.to_string()),
+                yes_no(c.tls),
+                yes_no(c.installed),
+                if i == 0 { note.clone() } else { String::new() },
+            ]);
+            rows.push(row);
+        }
+    }
+    table(
+        &[
+            "AE TITLE",
+            "DEVICE",
+            "AE INSTALLED",
+            "CONNECTION",
+            "HOST",
+            "PORT",
+            "TLS",
+            "INSTALLED",
+            "NOTE",
+        ],
+        &rows,
+    )
+}
+
+/// `annexr --json find`: the query, the duplicate titles, and the
+/// library's document of the search (docs/json.md).
+#[derive(Serialize)]
+struct FindDocument<'a> {
+    device_type: Option<&'a str>,
+    sop_class: Option<&'a str>,
+    role: Option<&'a str>,
+    duplicates: Vec<String>,
+    #[serde(flatten)]
+    found: &'a Counted<FoundAes>,
 }
 
 async fn find(config: StartupConfig, args: FindArgs, json_out: bool) -> Result<u8> {
@@ -429,11 +550,7 @@ async fn find(config: StartupConfig, args: FindArgs, json_out: bool) -> Result<u
         (None, None) => return Err((exit::USAGE, "give --type or --sop-class".into())),
     };
     let result = &found.value;
-    let mut text: String = result
-        .aes
-        .iter()
-        .map(|ae| resolved_text(ae) + "\n")
-        .collect();
+    let mut text = String::new();
     if result.aes.is_empty() {
         text.push_str(&format!("no AE found for {what}"));
         if args.device_type.is_some() {
@@ -473,20 +590,17 @@ async fn find(config: StartupConfig, args: FindArgs, json_out: bool) -> Result<u
             duplicates.push(line);
         }
     }
-    emit(
-        json_out,
-        &json!({
-            "device_type": args.device_type,
-            "sop_class": args.sop_class,
-            "role": args.role,
-            "aes": result.aes.iter().map(resolved_json).collect::<Vec<_>>(),
-            "skipped": result.skipped,
-            "duplicates": duplicates,
-            "device_types_on_site": result.device_types_on_site,
-            "round_trips": found.stats.round_trips,
-        }),
-        &text,
-    );
+    if !result.aes.is_empty() {
+        text.insert_str(0, &ae_table(&result.aes));
+    }
+    let document = FindDocument {
+        device_type: args.device_type.as_deref(),
+        sop_class: args.sop_class.as_deref(),
+        role: args.role.as_deref(),
+        duplicates,
+        found: &found,
+    };
+    emit(json_out, &to_value(&document), &text);
     Ok(if result.aes.is_empty() {
         exit::NOT_FOUND
     } else {
@@ -500,7 +614,14 @@ async fn resolve(config: StartupConfig, args: ResolveArgs, json_out: bool) -> Re
     let found = client.resolve_ae(&title).await.map_err(failed)?;
     match found.value {
         Some(ae) => {
-            emit(json_out, &resolved_json(&ae), &resolved_text(&ae));
+            let text = resolved_text(&ae);
+            // The library's one document of an AE and its cost, as the C
+            // ABI's annexr_resolve_ae gives it (docs/json.md).
+            let document = Counted {
+                value: ae,
+                stats: found.stats,
+            };
+            emit(json_out, &to_value(&document), &text);
             Ok(exit::OK)
         }
         None => Err((
@@ -517,10 +638,7 @@ async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result
         let (host, port) = address
             .rsplit_once(':')
             .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_string(), p)))
-            .ok_or((
-                exit::USAGE,
-                format!("--address {address:?} is not host:port"),
-            ))?;
+            .ok_or((exit::USAGE, format!("--address {address}: not host:port")))?;
         let called = ae_title(
             args.called
                 .as_deref()
@@ -793,8 +911,11 @@ async fn import_ldif(config: StartupConfig, args: ImportArgs, json_out: bool) ->
             .filter(|e| e.dn == device_entry.dn || e.dn.normalized().ends_with(&suffix))
             .cloned()
             .collect();
-        let device = annexr_model::Device::from_entries(&subtree)
-            .map_err(|e| (exit::USAGE, format!("{}: {e}", device_entry.dn)))?;
+        let device = annexr_model::Device::from_entries(&subtree).map_err(|e| match e {
+            // It names its entry already.
+            annexr_model::Error::Mapping { .. } => (exit::USAGE, e.to_string()),
+            e => (exit::USAGE, format!("{}: {e}", device_entry.dn)),
+        })?;
         devices.push(device);
     }
     if devices.is_empty() {
@@ -849,13 +970,14 @@ async fn set_installed(
     installed: bool,
     json_out: bool,
 ) -> Result<u8> {
-    let name = device_name(&config, None)?;
+    let name = device_name(&config, args.device)?;
     let target = match (&args.ae, &args.connection) {
         (Some(ae), _) => annexr_ldap::Target::Ae {
             device: name.clone(),
+            // The error names the title already.
             ae_title: ae
                 .parse()
-                .map_err(|e| (exit::USAGE, format!("--ae {ae:?}: {e}")))?,
+                .map_err(|e| (exit::USAGE, format!("--ae: {e}")))?,
         },
         (None, Some(c)) => annexr_ldap::Target::Connection {
             device: name.clone(),
@@ -871,9 +993,15 @@ async fn set_installed(
     let what = if installed { "online" } else { "offline" };
     emit(
         json_out,
-        &json!({ "target": format!("{target:?}"), "installed": installed, "round_trips": done.stats.round_trips }),
+        &json!({
+            "device": name,
+            "ae_title": args.ae,
+            "connection": if args.ae.is_none() { args.connection.clone() } else { None },
+            "installed": installed,
+            "round_trips": done.stats.round_trips,
+        }),
         &format!(
-            "{target:?}: {what} (dicomInstalled {})",
+            "{target}: {what} (dicomInstalled {})",
             if installed { "TRUE" } else { "FALSE" }
         ),
     );

@@ -262,7 +262,7 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -294,5 +294,40 @@ mod tests {
         let plain =
             Cli::try_parse_from(["annexr", "--ldap", "ldap://h", "find", "--type", "X"]).unwrap();
         assert!(!plain.global.settings().unwrap().ldap.allow_plaintext_bind);
+    }
+
+    /// Every command acting on one device takes it positionally or with
+    /// --device (before or after the command).
+    #[test]
+    fn a_device_is_named_positionally_or_with_device() {
+        let commands: [&[&str]; 7] = [
+            &["startup"],
+            &["export-ldif"],
+            &["online"],
+            &["offline"],
+            &["shutdown"],
+            &["watch"],
+            &["install", "--local", "d.json"],
+        ];
+        for command in commands {
+            let positional = [&["annexr"], command, &["CT-1"]].concat();
+            let after = [&["annexr"], command, &["--device", "CT-1"]].concat();
+            let before = [&["annexr", "--device", "CT-1"], command].concat();
+            for args in [positional, after, before] {
+                let cli = Cli::try_parse_from(&args)
+                    .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
+                let named = match cli.command {
+                    Command::Startup(a) => a.device,
+                    Command::ExportLdif(a) => a.device,
+                    Command::Online(a) | Command::Offline(a) => a.device,
+                    Command::Shutdown(a) => a.device,
+                    Command::Watch(a) => a.device,
+                    Command::Install(a) => a.device,
+                    _ => panic!("{}: another command", args.join(" ")),
+                };
+                let device = named.or(cli.global.device);
+                assert_eq!(device.as_deref(), Some("CT-1"), "{}", args.join(" "));
+            }
+        }
     }
 }

@@ -14,6 +14,8 @@ use crate::exit;
 #[derive(Debug, Args)]
 pub(crate) struct WatchArgs {
     /// The device to follow (default: --device or [device] name).
+    // Its own id: the global `--device` has the id "device".
+    #[arg(id = "device_arg", value_name = "DEVICE")]
     pub device: Option<String>,
     /// Also follow this peer AE title (repeatable).
     #[arg(long = "peer", value_delimiter = ',')]

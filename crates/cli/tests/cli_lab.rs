@@ -562,31 +562,34 @@ fn install_through_a_lagging_replica_stands() {
     };
     let dir = tempfile::tempdir().unwrap();
     let local = write_local(dir.path(), "MR-REPLICA", "MRREPL", "SN-R");
-    // The replica refers writes to the provider: referrals are followed only
-    // when the site says so, and only to a server it configured.
-    let mut cas = String::new();
-    for slapd in [&pair.consumer, &pair.provider] {
-        cas.push_str(&std::fs::read_to_string(slapd.ca_cert_path().unwrap()).unwrap());
+    // Writes follow the replica's referral to the provider, a server of the
+    // configured set, when the settings allow it; TLS is verified against
+    // both servers' CAs.
+    let mut bundle = String::new();
+    for server in [&pair.consumer, &pair.provider] {
+        bundle.push_str(&std::fs::read_to_string(server.ca_cert_path().unwrap()).unwrap());
     }
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, cas).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, bundle).unwrap();
     let settings = dir.path().join("annexr.toml");
     std::fs::write(
         &settings,
         format!(
-            "[ldap]\nurls = [{:?}, {:?}]\nfollow_referrals = true\nca_file = {:?}\n",
+            "[ldap]\nurls = [\"{}\", \"{}\"]\nbind_dn = \"{}\"\nca_file = \"{}\"\n\
+             follow_referrals = true\ntimeout_ms = 3000\n",
             pair.consumer.url(),
             pair.provider.url(),
-            ca_file.display().to_string(),
+            pair.consumer.device_dn(),
+            ca.display(),
         ),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_annexr"))
         .arg("--config")
         .arg(&settings)
-        .args(["--bind-dn", &pair.consumer.device_dn(), "--password"])
+        .arg("--password")
         .arg(pair.consumer.device_password())
-        .args(["--timeout-ms", "3000", "install", "--local", &local])
+        .args(["install", "--local", &local])
         .output()
         .unwrap();
     let text = stdout(&out);
@@ -608,4 +611,169 @@ fn install_through_a_lagging_replica_stands() {
         on_provider.contains("dicomAETitle: MRREPL"),
         "{on_provider}"
     );
+}
+
+/// Issue 16 point 6: a command acting on one device takes it positionally
+/// or with --device; human output is words, never a Rust Debug form; an
+/// error names its subject once; `find` prints an aligned table with every
+/// connection of an AE.
+#[test]
+fn one_tool_device_argument_plain_words_and_the_find_table() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let printer_entry = || {
+        site.slapd
+            .ldapsearch(&site.slapd.devices_dn(), "(dicomDeviceName=PRINTER-1)")
+            .unwrap()
+    };
+    let ok = |out: &Output| {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = stdout(out);
+        assert!(!text.contains("Device(") && !text.contains(" {"), "{text}");
+        text
+    };
+
+    // online / offline: the device positionally or with --device.
+    let text = ok(&annexr(&site, &["offline", "PRINTER-1", "--ae", "PRINTER"]));
+    assert_eq!(
+        text.trim_end(),
+        "AE PRINTER of device PRINTER-1: offline (dicomInstalled FALSE)"
+    );
+    let on = json(&annexr(
+        &site,
+        &[
+            "--json",
+            "online",
+            "--device",
+            "PRINTER-1",
+            "--ae",
+            "PRINTER",
+        ],
+    ));
+    assert_eq!(on["device"], "PRINTER-1");
+    assert_eq!(on["ae_title"], "PRINTER");
+    assert_eq!(on["installed"], true);
+    let text = ok(&annexr(&site, &["offline", "PRINTER-1"]));
+    assert_eq!(
+        text.trim_end(),
+        "device PRINTER-1: offline (dicomInstalled FALSE)"
+    );
+    assert!(printer_entry().contains("dicomInstalled: FALSE"));
+    ok(&annexr(&site, &["online", "--device", "PRINTER-1"]));
+    assert!(printer_entry().contains("dicomInstalled: TRUE"));
+
+    // The startup report in words: sources and outcomes, no Debug forms.
+    let started = annexr(&site, &["startup", "ARCHIVE-1", "--no-install"]);
+    let text = stdout(&started);
+    assert!(text.contains("configuration from: LDAP"), "{text}");
+    for debug in [
+        "(Dhcp)",
+        "(OsLease)",
+        "(Static)",
+        "(Cached)",
+        "(Ldap)",
+        "(Dns)",
+        "(Ntp)",
+        "(LocalClock)",
+        "(Local)",
+        "class Ordinary",
+        "NotNeeded",
+    ] {
+        assert!(!text.contains(debug), "{debug} in {text}");
+    }
+
+    // export-ldif and shutdown: both ways.
+    let positional = ok(&annexr(&site, &["export-ldif", "ARCHIVE-1"]));
+    let flagged = ok(&annexr(&site, &["export-ldif", "--device", "ARCHIVE-1"]));
+    assert!(
+        positional.contains("dicomDeviceName=ARCHIVE-1"),
+        "{positional}"
+    );
+    assert_eq!(positional, flagged);
+    let text = ok(&annexr(&site, &["shutdown", "PRINTER-1"]));
+    assert!(text.starts_with("PRINTER-1: nothing to do"), "{text}");
+
+    // install: a name other than the description's is refused, not
+    // silently replaced by it.
+    let dir = tempfile::tempdir().unwrap();
+    let local = write_local(dir.path(), "MR-NAMED", "MRN", "SN-9");
+    let out = annexr(&site, &["install", "OTHER-NAME", "--local", &local]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("device OTHER-NAME was named") && stderr.contains("device MR-NAMED"),
+        "{stderr}"
+    );
+    let there = site
+        .slapd
+        .ldapsearch(&site.slapd.devices_dn(), "(dicomDeviceName=MR-NAMED)")
+        .unwrap();
+    assert!(!there.contains("dicomDeviceName: MR-NAMED"), "{there}");
+
+    // An error names its subject once.
+    for args in [
+        &["resolve", "A\\B"][..],
+        &["offline", "PRINTER-1", "--ae", "A\\B"][..],
+    ] {
+        let out = annexr(&site, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.matches("AE title").count(), 1, "{stderr}");
+        assert_eq!(stderr.matches("A\\\\B").count(), 1, "{stderr}");
+    }
+
+    // find: one row per connection, columns aligned.
+    let devices = site.slapd.devices_dn();
+    let multi = format!("dicomDeviceName=MULTI-1,{devices}");
+    site.slapd
+        .ldapadd(&format!(
+            "dn: {multi}\nobjectClass: dicomDevice\ndicomDeviceName: MULTI-1\ndicomInstalled: TRUE\n\
+             dicomPrimaryDeviceType: MULTI\n\n\
+             dn: cn=dicom,{multi}\nobjectClass: dicomNetworkConnection\ncn: dicom\n\
+             dicomHostname: 127.0.0.1\ndicomPort: 11130\n\n\
+             dn: cn=dicom-tls,{multi}\nobjectClass: dicomNetworkConnection\ncn: dicom-tls\n\
+             dicomHostname: multi.hospital.example\ndicomPort: 2762\n\
+             dicomTLSCipherSuite: TLS_RSA_WITH_AES_128_CBC_SHA\n\n\
+             dn: dicomAETitle=MULTI,{multi}\nobjectClass: dicomNetworkAE\ndicomAETitle: MULTI\n\
+             dicomNetworkConnectionReference: cn=dicom,{multi}\n\
+             dicomNetworkConnectionReference: cn=dicom-tls,{multi}\n\
+             dicomAssociationInitiator: TRUE\ndicomAssociationAcceptor: TRUE\n"
+        ))
+        .unwrap();
+    let text = ok(&annexr(&site, &["find", "--type", "multi"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let header = lines[0];
+    assert!(header.starts_with("AE TITLE"), "{text}");
+    let column = |name: &str| header.find(name).unwrap();
+    let (connection, host, port, tls) = (
+        column("CONNECTION"),
+        column("HOST"),
+        column("PORT"),
+        column("TLS"),
+    );
+    let mut rows: Vec<(&str, &str, &str, &str)> = lines[1..]
+        .iter()
+        .map(|row| {
+            let cell = |at: usize| row[at..].split_whitespace().next().unwrap();
+            (cell(connection), cell(host), cell(port), cell(tls))
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("dicom", "127.0.0.1", "11130", "no"),
+            ("dicom-tls", "multi.hospital.example", "2762", "yes"),
+        ],
+        "{text}"
+    );
+    assert!(lines[1].starts_with("MULTI "), "{text}");
 }

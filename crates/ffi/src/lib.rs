@@ -475,7 +475,9 @@ pub unsafe extern "C" fn annexr_startup_device_json(
 /// connection with a port; null when the AE is not installed or does not
 /// accept associations: never a callable address for those),
 /// `not_callable` (why `host` is null, else null), `acceptor`,
-/// `initiator`, `application_clusters`, `connections` and `round_trips`.
+/// `initiator`, `application_clusters`, `connections`, and the cost:
+/// `round_trips`, `requests`, `connects`. The same document as
+/// `annexr --json resolve` prints (docs/json.md).
 /// Uses the LDAP servers the last run found, else `[ldap] urls`.
 /// `ANNEXR_STATUS_NOT_FOUND` when no AE has that title; an LDAP error when
 /// several AEs carry it.
@@ -508,10 +510,11 @@ pub unsafe extern "C" fn annexr_resolve_ae(
 /// R.3.1: the AEs of devices whose primary device type is `device_type`
 /// (e.g. `"ARCHIVE"`, matched in any case), only installed ones when
 /// `installed_only` is non-zero. The JSON object has `device_type`,
-/// `installed_only`, `round_trips`, `aes` (an array of objects as
-/// `annexr_resolve_ae` returns them, without `round_trips`; empty when none
-/// match), `skipped` (devices that could not be read, with the reason) and
-/// `device_types_on_site` (the types present, a hint when none match).
+/// `installed_only`, `aes` (an array of objects as `annexr_resolve_ae`
+/// returns them, without the cost; empty when none match), `skipped`
+/// (devices that could not be read, with the reason),
+/// `device_types_on_site` (the types present, a hint when none match) and
+/// the cost: `round_trips`, `requests`, `connects` (docs/json.md).
 ///
 /// On success `*out` is a new string owned by the caller: free it with
 /// `annexr_string_free`. On failure `*out` is NULL.

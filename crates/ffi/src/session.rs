@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use annexr::{Event, ShutdownReport, Startup, StartupConfig, StartupOutcome, StartupReport};
-use annexr_ldap::{DeviceTypeQuery, LdapClient, ResolvedAe};
+use annexr_ldap::{Counted, DeviceTypeQuery, FoundAes, LdapClient, ResolvedAe};
 use annexr_model::Device;
 use annexr_probe::{ProbeOptions, Target};
 use serde::Serialize;
@@ -225,20 +225,20 @@ impl Session {
 
     /// R.3: one AE title to its device and connections, as JSON.
     pub(crate) fn resolve_ae(&mut self, function: &'static str, ae_title: &str) -> Result<String> {
-        let resolved = self.resolve(function, ae_title)?;
-        Ok(to_json(&Resolved {
-            round_trips: resolved.1,
-            ae: AeJson::of(&resolved.0),
-        }))
+        // The library's one document of an AE and its cost (docs/json.md).
+        Ok(to_json(&self.resolve(function, ae_title)?))
     }
 
-    fn resolve(&mut self, function: &'static str, ae_title: &str) -> Result<(ResolvedAe, u32)> {
+    fn resolve(&mut self, function: &'static str, ae_title: &str) -> Result<Counted<ResolvedAe>> {
         let (client, runtime) = self.ldap_client(function)?;
         let counted = runtime
             .block_on(client.resolve_ae(ae_title))
             .map_err(|source| FfiError::Ldap { function, source })?;
         match counted.value {
-            Some(ae) => Ok((ae, counted.stats.round_trips)),
+            Some(ae) => Ok(Counted {
+                value: ae,
+                stats: counted.stats,
+            }),
             None => Err(FfiError::NotFound {
                 function,
                 what: format!("AE title {ae_title:?} is not in the DICOM configuration"),
@@ -259,14 +259,10 @@ impl Session {
         let counted = runtime
             .block_on(client.find_aes(&query))
             .map_err(|source| FfiError::Ldap { function, source })?;
-        let found = &counted.value;
         Ok(to_json(&Found {
             device_type,
             installed_only,
-            round_trips: counted.stats.round_trips,
-            aes: found.aes.iter().map(AeJson::of).collect(),
-            skipped: &found.skipped,
-            device_types_on_site: &found.device_types_on_site,
+            found: &counted,
         }))
     }
 
@@ -316,7 +312,7 @@ impl Session {
         called_ae: &str,
         calling_ae: Option<&str>,
     ) -> Result<String> {
-        let (ae, _) = self.resolve(function, called_ae)?;
+        let ae = self.resolve(function, called_ae)?.value;
         // Never an offline AE or a non-acceptor (R.5.2): say why instead.
         let Some((host, port, tls)) = ae.address() else {
             let why = ae.not_callable().unwrap_or_else(|| {
@@ -400,82 +396,12 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
         .unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
 }
 
-/// A resolved AE as C sees it.
-#[derive(Serialize)]
-struct AeJson<'a> {
-    ae_title: String,
-    device_name: &'a str,
-    device_types: &'a [String],
-    installed: bool,
-    /// The first installed connection of an installed acceptor, or null:
-    /// an offline AE or a non-acceptor is never given a callable address.
-    host: Option<&'a str>,
-    /// Why `host` is null (not installed, not an acceptor, no port).
-    not_callable: Option<String>,
-    port: Option<u16>,
-    tls: Option<bool>,
-    acceptor: bool,
-    initiator: bool,
-    application_clusters: &'a [String],
-    connections: Vec<ConnectionJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct ConnectionJson<'a> {
-    name: &'a str,
-    hostname: &'a str,
-    port: Option<u16>,
-    tls: bool,
-    installed: bool,
-}
-
-impl<'a> AeJson<'a> {
-    fn of(ae: &'a ResolvedAe) -> Self {
-        let address = ae.address();
-        AeJson {
-            ae_title: ae.ae_title.to_string(),
-            device_name: &ae.device_name,
-            device_types: &ae.device_types,
-            installed: ae.installed,
-            host: address.map(|a| a.0),
-            not_callable: ae.not_callable(),
-            port: address.map(|a| a.1),
-            tls: address.map(|a| a.2),
-            acceptor: ae.acceptor,
-            initiator: ae.initiator,
-            application_clusters: &ae.application_clusters,
-            connections: ae
-                .connections
-                .iter()
-                .map(|c| ConnectionJson {
-                    name: &c.name,
-                    hostname: &c.hostname,
-                    port: c.port,
-                    tls: c.tls,
-                    installed: c.installed,
-                })
-                .collect(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct Resolved<'a> {
-    round_trips: u32,
-    #[serde(flatten)]
-    ae: AeJson<'a>,
-}
-
 #[derive(Serialize)]
 struct Found<'a> {
     device_type: &'a str,
     installed_only: bool,
-    round_trips: u32,
-    aes: Vec<AeJson<'a>>,
-    /// Devices that could not be read, with the reason (R.3.1: skipped,
-    /// not failing the search).
-    skipped: &'a [String],
-    /// The primary device types present on the site: the hint when
-    /// nothing matched.
-    device_types_on_site: &'a [String],
+    /// The library's document of the search (docs/json.md): `aes`,
+    /// `skipped`, `device_types_on_site` and the cost.
+    #[serde(flatten)]
+    found: &'a Counted<FoundAes>,
 }

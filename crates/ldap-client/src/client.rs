@@ -10,6 +10,7 @@ use annexr_model::escape_filter_value as esc;
 use annexr_model::schema::{attr, oc};
 use annexr_model::{AeTitle, Device, Dn, Layout, LdapEntry, UniqueAeTitle};
 use ldap3::Scope;
+use serde::{Serialize, Serializer};
 use tokio::sync::Mutex;
 
 use crate::alloc::Allocator;
@@ -143,7 +144,9 @@ impl DeviceLookup {
 }
 
 /// A network connection of a resolved AE, ready for an association.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializes with its field names as keys (docs/json.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Endpoint {
     /// The connection's name (`cn`).
     pub name: String,
@@ -158,6 +161,11 @@ pub struct Endpoint {
 }
 
 /// An AE resolved to its device and connections (R.3).
+///
+/// Serializes as the one JSON document the CLI and the C ABI print for an
+/// AE (docs/json.md): its fields plus the callable address (`host`,
+/// `port`, `tls`, all null when the AE must not be called) and
+/// `not_callable`, the reason when it must not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedAe {
     /// The AE title.
@@ -252,9 +260,51 @@ impl ResolvedAe {
     }
 }
 
+/// The JSON shape of a [`ResolvedAe`]: derived, so the keys are the
+/// field names, with the address computed once by [`ResolvedAe::address`]
+/// (an offline AE or a non-acceptor gets null, never an address).
+#[derive(Serialize)]
+struct ResolvedAeDocument<'a> {
+    ae_title: &'a AeTitle,
+    device_name: &'a str,
+    device_types: &'a [String],
+    installed: bool,
+    acceptor: bool,
+    initiator: bool,
+    application_clusters: &'a [String],
+    host: Option<&'a str>,
+    port: Option<u16>,
+    tls: Option<bool>,
+    not_callable: Option<String>,
+    connections: &'a [Endpoint],
+}
+
+impl Serialize for ResolvedAe {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let address = self.address();
+        ResolvedAeDocument {
+            ae_title: &self.ae_title,
+            device_name: &self.device_name,
+            device_types: &self.device_types,
+            installed: self.installed,
+            acceptor: self.acceptor,
+            initiator: self.initiator,
+            application_clusters: &self.application_clusters,
+            host: address.map(|a| a.0),
+            port: address.map(|a| a.1),
+            tls: address.map(|a| a.2),
+            not_callable: self.not_callable(),
+            connections: &self.connections,
+        }
+        .serialize(serializer)
+    }
+}
+
 /// The result of a search for AEs (R.3.1): what was found, and what the
 /// search could not use.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Serializes with its field names as keys; each AE as [`ResolvedAe`] does.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[non_exhaustive]
 pub struct FoundAes {
     /// The AEs found.
@@ -1389,5 +1439,72 @@ impl LdapClient {
             server: self.inner.server().await,
             tried: attempts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(installed: bool) -> ResolvedAe {
+        ResolvedAe {
+            ae_title: AeTitle::new("ARCHIVE").unwrap(),
+            device_name: "pacs".into(),
+            device_types: vec!["ARCHIVE".into()],
+            installed,
+            application_clusters: vec!["RAD".into()],
+            acceptor: true,
+            initiator: false,
+            connections: vec![Endpoint {
+                name: "dicom".into(),
+                hostname: "pacs.example".into(),
+                port: Some(104),
+                tls: true,
+                installed,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_callable_ae_serializes_with_its_address() {
+        let value = serde_json::to_value(archive(true)).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "ae_title": "ARCHIVE",
+                "device_name": "pacs",
+                "device_types": ["ARCHIVE"],
+                "installed": true,
+                "acceptor": true,
+                "initiator": false,
+                "application_clusters": ["RAD"],
+                "host": "pacs.example",
+                "port": 104,
+                "tls": true,
+                "not_callable": null,
+                "connections": [{
+                    "name": "dicom",
+                    "hostname": "pacs.example",
+                    "port": 104,
+                    "tls": true,
+                    "installed": true,
+                }],
+            })
+        );
+    }
+
+    #[test]
+    fn an_offline_ae_serializes_without_an_address_and_says_why() {
+        let value = serde_json::to_value(archive(false)).unwrap();
+        assert_eq!(value["host"], serde_json::Value::Null);
+        assert_eq!(value["port"], serde_json::Value::Null);
+        assert_eq!(value["tls"], serde_json::Value::Null);
+        assert_eq!(
+            value["not_callable"],
+            "ARCHIVE is not installed (dicomInstalled FALSE)"
+        );
+        // The connection itself is still listed, marked not installed.
+        assert_eq!(value["connections"][0]["installed"], false);
+        assert_eq!(value["connections"][0]["port"], 104);
     }
 }

@@ -23,7 +23,7 @@ use crate::guard::{self, Target, Violation};
 pub(crate) const MAX_PIPELINED: usize = 32;
 
 /// What an operation cost on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Stats {
     /// Sequential waits for the server: requests sent together (pipelined
     /// on one connection) and awaited together count once.
@@ -35,11 +35,17 @@ pub struct Stats {
 }
 
 /// A result together with what it cost.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializes as the result's own fields next to `round_trips`,
+/// `requests` and `connects` (a result that is an object, such as
+/// `ResolvedAe` or `FoundAes`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Counted<T> {
     /// The result.
+    #[serde(flatten)]
     pub value: T,
     /// Round trips, requests and connects it used.
+    #[serde(flatten)]
     pub stats: Stats,
 }
 

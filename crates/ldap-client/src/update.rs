@@ -42,6 +42,18 @@ pub enum Target {
     },
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Device(device) => write!(f, "device {device}"),
+            Target::Ae { device, ae_title } => write!(f, "AE {ae_title} of device {device}"),
+            Target::Connection { device, name } => {
+                write!(f, "connection {name} of device {device}")
+            }
+        }
+    }
+}
+
 /// How an update ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpdateOutcome {
@@ -370,6 +382,21 @@ mod tests {
 
     fn layout() -> Layout {
         Layout::under(&Dn::parse("dc=example,dc=org").unwrap())
+    }
+
+    #[test]
+    fn a_target_displays_as_words_not_debug() {
+        let ae = Target::Ae {
+            device: "ct-1".into(),
+            ae_title: AeTitle::new("CT1").unwrap(),
+        };
+        assert_eq!(ae.to_string(), "AE CT1 of device ct-1");
+        assert_eq!(Target::Device("ct-1".into()).to_string(), "device ct-1");
+        let connection = Target::Connection {
+            device: "ct-1".into(),
+            name: "dicom".into(),
+        };
+        assert_eq!(connection.to_string(), "connection dicom of device ct-1");
     }
 
     #[test]

@@ -236,6 +236,58 @@ fn ms(us: u64) -> String {
     format!("{:.1} ms", Duration::from_micros(us).as_secs_f64() * 1000.0)
 }
 
+// Words for the human report (the JSON uses the serde names): never a
+// Rust Debug form in what a field engineer reads.
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Done => "done",
+            Outcome::Fallback => "fallback",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        })
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Dhcp => "DHCP",
+            Source::OsLease => "the OS's DHCP lease",
+            Source::Static => "static settings",
+            Source::Cached => "the store",
+            Source::Ldap => "LDAP",
+            Source::Dns => "DNS SRV",
+            Source::Ntp => "NTP",
+            Source::LocalClock => "the device clock",
+            Source::Local => "the local description",
+        })
+    }
+}
+
+impl fmt::Display for TimeClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeClass::High => "high accuracy",
+            TimeClass::Ordinary => "ordinary",
+            TimeClass::Insufficient => "insufficient",
+        })
+    }
+}
+
+impl fmt::Display for StartupStepOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StartupStepOutcome::NotNeeded => "not needed",
+            StartupStepOutcome::Applied => "applied",
+            StartupStepOutcome::NotApplied => "not applied (set_clock off)",
+            StartupStepOutcome::Refused => "refused",
+            StartupStepOutcome::Failed => "failed",
+        })
+    }
+}
+
 impl fmt::Display for StartupReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -250,7 +302,7 @@ impl fmt::Display for StartupReport {
             ms(self.total_us)
         )?;
         if let Some(source) = self.configuration_source {
-            writeln!(f, "  configuration from: {}", wire_name(&source))?;
+            writeln!(f, "  configuration from: {source}")?;
         }
         for s in &self.steps {
             let trips = s
@@ -261,19 +313,13 @@ impl fmt::Display for StartupReport {
                 f,
                 "  {:<9} {:<8} at +{:<10} took {}{trips}: {}",
                 s.step.name(),
-                wire_name(&s.outcome),
+                s.outcome.to_string(),
                 ms(s.started_at_us),
                 ms(s.duration_us),
                 s.detail
             )?;
             for v in &s.values {
-                writeln!(
-                    f,
-                    "              {} = {} ({})",
-                    v.name,
-                    v.value,
-                    wire_name(&v.source)
-                )?;
+                writeln!(f, "              {} = {} ({})", v.name, v.value, v.source)?;
             }
         }
         if let Some(step) = self.clock_step {
@@ -289,11 +335,11 @@ impl fmt::Display for StartupReport {
                 f,
                 "  clock: offset {:+.3} s, class {}{}, startup step {}{}",
                 t.clock_offset_us as f64 / 1e6,
-                wire_name(&t.time_class),
+                t.time_class,
                 t.required_class
-                    .map(|c| format!(" (required {})", wire_name(&c)))
+                    .map(|c| format!(" (required {c})"))
                     .unwrap_or_default(),
-                wire_name(&t.startup_step),
+                t.startup_step,
                 if t.tls_time_corrected {
                     ", TLS checked against NTP time"
                 } else {
@@ -350,15 +396,6 @@ impl<F: Fn(&Event) + Send + Sync> Observer for F {
     }
 }
 
-/// A value's name as the JSON report spells it (`local-clock`, `fallback`),
-/// so text and JSON use the same words and no Rust `Debug` form shows.
-fn wire_name(value: &impl Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +425,16 @@ mod tests {
         });
         let text = report.to_string();
         assert!(text.contains("ldap      fallback"), "{text}");
+        // Words, never a Debug form such as `Cached`.
+        assert!(text.contains("configuration from: the store"), "{text}");
+        assert!(
+            text.contains("configuration = last applied (the store)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Cached") && !text.contains("Fallback"),
+            "{text}"
+        );
         assert!(text.contains("action: check the network path"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["steps"][0]["outcome"], "fallback");
