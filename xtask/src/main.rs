@@ -2,7 +2,8 @@
 //!
 //! - `demo`: start the lab's sample site and run the startup example on it.
 //! - `test`: fmt check, clippy `-D warnings`, the whole test suite with every
-//!   lab server required, and a build of every fuzz target.
+//!   lab server required, the LDAP client against the hostile server in a
+//!   `panic = "abort"` build, and a build of every fuzz target.
 //! - `lab`: start the sample site and wait, for manual experiments.
 //! - `packages`: only make the lab's Debian packages available.
 //!
@@ -71,7 +72,7 @@ const POLICY_RC_D_DENY: &str = "#!/bin/sh\n# written by annexr's cargo xtask dur
 
 const USAGE: &str = "usage: cargo xtask <demo | test | lab>
   demo   start the sample site and run a normal startup against it
-  test   fmt, clippy -D warnings, all tests with the lab required, fuzz build
+  test   fmt, clippy -D warnings, all tests with the lab required, a panic=abort run against a hostile LDAP server, fuzz build
   lab    start the sample site and wait (Ctrl-C stops it)
   packages  only install (as root) or extract the lab's Debian packages";
 
@@ -291,6 +292,7 @@ fn test() -> Result<(), String> {
             .env("ANNEXR_LAB_LOG", &lab_log),
     )?;
     summarize_lab_log(&lab_log);
+    panic_abort_check()?;
     fuzz_build()?;
     // The closing line CI reads: the sum over every test binary.
     println!(
@@ -422,6 +424,22 @@ fn run_tests(cmd: &mut Command) -> Result<TestTotals, String> {
 
 /// Builds every fuzz target (cargo-fuzz on the stable toolchain needs
 /// RUSTC_BOOTSTRAP=1), installing cargo-fuzz first when it is missing.
+/// Firmware is built with `panic = "abort"`, where a panic anywhere, also in
+/// a dependency's task, kills the device: the LDAP client is run against
+/// every misbehaviour of the lab's hostile server in such a build (its own
+/// target directory, so the test build stays as it is). The example exits
+/// non-zero when a reply was accepted or not ended in time; an abort fails
+/// it too.
+fn panic_abort_check() -> Result<(), String> {
+    run(cargo()
+        .args(["run", "-p", "annexr-ldap", "--example", "hostile_server"])
+        .env("CARGO_PROFILE_DEV_PANIC", "abort")
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace_root().join("target/panic-abort"),
+        ))
+}
+
 fn fuzz_build() -> Result<(), String> {
     let has_targets = std::fs::read_dir(workspace_root().join("fuzz/fuzz_targets"))
         .map(|mut d| d.next().is_some())
