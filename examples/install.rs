@@ -47,6 +47,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.ldap.prefer_configured = true;
     config.ldap.bind_dn = arg("--bind-dn");
     config.ldap.password = arg("--password");
+    // The password goes over TLS, verified against the site's CA.
+    config.ldap.ca_file = arg("--ca-file").map(Into::into);
     config.ldap.install_if_missing = true;
 
     let outcome = Startup::builder()

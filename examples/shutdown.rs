@@ -24,6 +24,8 @@ async fn main() {
     config.ldap.prefer_configured = true;
     config.ldap.bind_dn = arg("--bind-dn");
     config.ldap.password = arg("--password");
+    // The password goes over TLS, verified against the site's CA.
+    config.ldap.ca_file = arg("--ca-file").map(Into::into);
 
     // The device ran the normal startup at boot and kept the outcome.
     let running = Startup::builder().config(config).build().run().await;

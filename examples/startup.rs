@@ -31,6 +31,8 @@ async fn main() -> std::process::ExitCode {
     config.network.domain = arg("--domain");
     config.ldap.bind_dn = arg("--bind-dn");
     config.ldap.password = arg("--password");
+    // The password goes over TLS, verified against the site's CA.
+    config.ldap.ca_file = arg("--ca-file").map(Into::into);
     config.store.path = arg("--store").map(Into::into);
 
     let outcome = Startup::builder()

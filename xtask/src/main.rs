@@ -488,7 +488,8 @@ fn demo() -> Result<(), String> {
         .args(["--ntp", &site.ntp.addr().to_string()])
         .args(["--device", "CT-SCANNER-1"])
         .args(["--bind-dn", &site.slapd.device_dn()])
-        .args(["--password", site.slapd.device_password()]))?;
+        .args(["--password", site.slapd.device_password()])
+        .args(site_ca(&site)))?;
 
     println!(
         "\n=== R.1.2.2 install of a new device MR-NEW-1 (preferred AE title CT1 is taken) ==="
@@ -498,6 +499,7 @@ fn demo() -> Result<(), String> {
         .args(["--ldap", &site.slapd.url()])
         .args(["--bind-dn", &site.slapd.device_dn()])
         .args(["--password", site.slapd.device_password()])
+        .args(site_ca(&site))
         .args(["--name", "MR-NEW-1", "--ae", "CT1", "--port", "11113"]))?;
     println!("\n$ ldapsearch (the unique AE titles registry after the install)");
     let registry = site
@@ -509,6 +511,14 @@ fn demo() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("{registry}");
     Ok(())
+}
+
+/// `--ca-file` of the site's LDAP server: credentials go over verified TLS.
+fn site_ca(site: &annexr_lab::SampleSite) -> Vec<std::ffi::OsString> {
+    match site.slapd.ca_cert_path() {
+        Some(path) => vec!["--ca-file".into(), path.into()],
+        None => Vec::new(),
+    }
 }
 
 /// What the site serves, as the stock tools see it.
