@@ -694,11 +694,6 @@ async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result
             }
         }
     }
-    for line in &not_called {
-        if !json_out {
-            eprintln!("annexr: {line}");
-        }
-    }
     if targets.is_empty() {
         if !not_called.is_empty() {
             let mut message = not_called.join("; ");
@@ -711,6 +706,12 @@ async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result
             exit::USAGE,
             "name AE titles, --type or --address to probe".into(),
         ));
+    }
+    // Said once: here when others are probed, in the error when none is.
+    for line in &not_called {
+        if !json_out {
+            eprintln!("annexr: {line}");
+        }
     }
     let options = annexr_probe::SweepOptions {
         concurrency: 16,
