@@ -1181,22 +1181,16 @@ impl LdapClient {
             attr::DEVICE_SERIAL_NUMBER,
             esc(serial)
         );
-        let (entries, res, server) = self
-            .inner
-            .search(
+        let value = self
+            .attribute_values(
                 &mut stats,
                 &roots.devices_dn().to_string(),
                 Scope::Subtree,
                 &filter,
-                &[attr::DEVICE_NAME],
+                attr::DEVICE_NAME,
+                "find devices by serial number",
             )
             .await?;
-        check(&server, "find devices by serial number", &res)?;
-        let mut value: Vec<String> = entries
-            .iter()
-            .filter_map(|e| e.first(attr::DEVICE_NAME).map(str::to_string))
-            .collect();
-        value.sort();
         Ok(Counted { value, stats })
     }
 
@@ -1321,21 +1315,17 @@ impl LdapClient {
             .iter()
             .map(|t| format!("({}={})", attr::AE_TITLE, esc(t)))
             .collect();
-        let (entries, res, server) = self
-            .inner
-            .search(
+        let registered = self
+            .attribute_values(
                 &mut stats,
                 &roots.registry_dn().to_string(),
                 Scope::OneLevel,
                 &format!("(|{filter})"),
-                &[attr::AE_TITLE],
+                attr::AE_TITLE,
+                "check AE titles",
             )
             .await?;
-        check(&server, "check AE titles", &res)?;
-        let mut taken: HashSet<&str> = entries
-            .iter()
-            .filter_map(|e| e.first(attr::AE_TITLE))
-            .collect();
+        let mut taken: HashSet<&str> = registered.iter().map(String::as_str).collect();
         // A title an AE holds is taken even without a registry entry.
         let asked: Vec<AeTitle> = clean.iter().filter_map(|t| AeTitle::new(t).ok()).collect();
         let held = self.title_holders_in(&mut stats, &roots, &asked).await?;
@@ -1370,23 +1360,39 @@ impl LdapClient {
         } else {
             format!("({}={}*)", attr::AE_TITLE, esc(prefix))
         };
+        self.attribute_values(
+            stats,
+            &roots.registry_dn().to_string(),
+            Scope::OneLevel,
+            &filter,
+            attr::AE_TITLE,
+            "list AE titles",
+        )
+        .await
+    }
+
+    /// One search that asks for one attribute: its first value in each
+    /// entry, sorted. `step` names the search in errors.
+    async fn attribute_values(
+        &self,
+        stats: &mut Stats,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attribute: &str,
+        step: &str,
+    ) -> Result<Vec<String>> {
         let (entries, res, server) = self
             .inner
-            .search(
-                stats,
-                &roots.registry_dn().to_string(),
-                Scope::OneLevel,
-                &filter,
-                &[attr::AE_TITLE],
-            )
+            .search(stats, base, scope, filter, &[attribute])
             .await?;
-        check(&server, "list AE titles", &res)?;
-        let mut titles: Vec<String> = entries
+        check(&server, step, &res)?;
+        let mut values: Vec<String> = entries
             .iter()
-            .filter_map(|e| e.first(attr::AE_TITLE).map(str::to_string))
+            .filter_map(|e| e.first(attribute).map(str::to_string))
             .collect();
-        titles.sort();
-        Ok(titles)
+        values.sort();
+        Ok(values)
     }
 
     /// Registers the first free title the allocator proposes (fully
