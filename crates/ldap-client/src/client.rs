@@ -17,14 +17,56 @@ use crate::alloc::Allocator;
 use crate::config::ClientConfig;
 use crate::conn::{Counted, Inner, Stats, Write};
 use crate::error::{Error, Result, is_limit_code, is_refusal_code};
+use crate::subschema::Subschema;
 
-/// Attributes a load asks for: all user attributes (vendor extensions are
-/// kept, H.1.1). Secrets a server may still return are dropped on receipt
-/// ([`SECRET_ATTRIBUTES`]).
-const LOAD_ATTRS: &[&str] = &["*"];
+/// True for the structural classes of H.1 (and `top`): any other class on a
+/// device's entries is a vendor extension.
+fn is_annex_h_class(class: &str) -> bool {
+    [
+        oc::TOP,
+        oc::DEVICE,
+        oc::NETWORK_AE,
+        oc::NETWORK_CONNECTION,
+        oc::TRANSFER_CAPABILITY,
+    ]
+    .iter()
+    .any(|k| k.eq_ignore_ascii_case(class))
+}
 
-/// Attribute types that hold credentials: never kept from a load, so they
-/// cannot reach the store, JSON or LDIF.
+/// The attributes a load asks for by name: the Annex H ones, and the
+/// entry's `subschemaSubentry` (operational), where the attributes of
+/// vendor extension classes are looked up ([`crate::subschema`]). Never
+/// `*`, which would also ask for passwords.
+fn load_attributes() -> Vec<String> {
+    [
+        attr::OBJECT_CLASS,
+        attr::CN,
+        attr::DESCRIPTION,
+        SUBSCHEMA_SUBENTRY,
+    ]
+    .into_iter()
+    .chain(annexr_model::schema::ATTRIBUTE_TYPES.iter().map(|t| t.name))
+    .map(str::to_string)
+    .collect()
+}
+
+fn load_attributes_str() -> Vec<&'static str> {
+    [
+        attr::OBJECT_CLASS,
+        attr::CN,
+        attr::DESCRIPTION,
+        SUBSCHEMA_SUBENTRY,
+    ]
+    .into_iter()
+    .chain(annexr_model::schema::ATTRIBUTE_TYPES.iter().map(|t| t.name))
+    .collect()
+}
+
+/// The operational attribute that names an entry's subschema (RFC 4512).
+const SUBSCHEMA_SUBENTRY: &str = "subschemaSubentry";
+
+/// Attribute types that hold credentials: never asked for, and dropped if a
+/// server sends one anyway, so they cannot reach the store, JSON or LDIF.
 pub(crate) const SECRET_ATTRIBUTES: &[&str] = &[
     "userPassword",
     "authPassword",
@@ -34,16 +76,17 @@ pub(crate) const SECRET_ATTRIBUTES: &[&str] = &[
     "sambaLMPassword",
 ];
 
+/// True for a secret attribute, with or without options (`userPassword;x`).
+pub(crate) fn is_secret(name: &str) -> bool {
+    let base = name.split(';').next().unwrap_or(name);
+    SECRET_ATTRIBUTES
+        .iter()
+        .any(|s| base.eq_ignore_ascii_case(s))
+}
+
 fn drop_secrets(entries: &mut [LdapEntry]) {
     for e in entries {
-        e.attributes.retain(|a| {
-            !SECRET_ATTRIBUTES.iter().any(|s| {
-                a.name.eq_ignore_ascii_case(s)
-                    || a.name
-                        .to_ascii_lowercase()
-                        .starts_with(&format!("{};", s.to_ascii_lowercase()))
-            })
-        });
+        e.attributes.retain(|a| !is_secret(&a.name));
     }
 }
 
@@ -116,6 +159,39 @@ impl Part {
         });
         parts
     }
+}
+
+/// The filter term that matches an entry by its RDN (`(cn=x)`, or
+/// `(&(a=x)(b=y))` for a multi-valued RDN). `None` when an attribute type
+/// is not one a filter can carry (a hostile server's DN).
+fn rdn_term(entry: &LdapEntry) -> Option<String> {
+    let rdn = entry.dn.rdn()?;
+    let mut terms = String::new();
+    for ava in &rdn.0 {
+        let plain = !ava.attr.is_empty()
+            && ava
+                .attr
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ';'));
+        if !plain {
+            return None;
+        }
+        terms.push_str(&format!("({}={})", ava.attr, esc(&ava.value)));
+    }
+    match rdn.0.len() {
+        0 => None,
+        1 => Some(terms),
+        _ => Some(format!("(&{terms})")),
+    }
+}
+
+/// True when an entry's RDN attribute holds more values than its RDN value:
+/// excluding it by RDN could then exclude a sibling with the same value.
+fn has_shared_rdn_values(entry: &LdapEntry) -> bool {
+    entry
+        .dn
+        .rdn()
+        .is_some_and(|rdn| rdn.0.iter().any(|ava| entry.values(&ava.attr).len() > 1))
 }
 
 /// Loading a device either finds it or finds that it is not configured: the
@@ -407,6 +483,8 @@ pub struct LdapClient {
     /// The configured base DN, verified on first use.
     base: Option<Dn>,
     cache: Arc<std::sync::Mutex<CacheMap>>,
+    /// The server's schema, read on the first load of an extension entry.
+    subschema: Arc<std::sync::Mutex<Option<Arc<Subschema>>>>,
 }
 
 impl std::fmt::Debug for LdapClient {
@@ -437,6 +515,7 @@ impl LdapClient {
             roots: Arc::new(Mutex::new(None)),
             base,
             cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
+            subschema: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -633,7 +712,7 @@ impl LdapClient {
         let step = format!("load device {ddn}");
         let (mut entries, res, server) = self
             .inner
-            .search_paged(stats, &ddn, "(objectClass=*)", LOAD_ATTRS)
+            .search_paged(stats, &ddn, "(objectClass=*)", &load_attributes_str())
             .await?;
         match res.rc {
             0 => {}
@@ -650,8 +729,148 @@ impl LdapClient {
         if entries.is_empty() {
             return Ok(DeviceLookup::NotConfigured { name: name.into() });
         }
+        self.read_extensions(stats, &step, &mut entries).await?;
         drop_secrets(&mut entries);
         Ok(DeviceLookup::Found(Device::from_entries(&entries)?))
+    }
+
+    /// Entries of vendor extension classes (kept, H.1.1) read again for the
+    /// attributes those classes allow on this server: one round trip for
+    /// the server's schema (once per client) and one for the entries,
+    /// pipelined. Nothing more when the device has no extension.
+    async fn read_extensions(
+        &self,
+        stats: &mut Stats,
+        step: &str,
+        entries: &mut [LdapEntry],
+    ) -> Result<()> {
+        let subentry = entries
+            .iter()
+            .find_map(|e| e.first(SUBSCHEMA_SUBENTRY).map(str::to_string));
+        for e in entries.iter_mut() {
+            e.remove(SUBSCHEMA_SUBENTRY);
+        }
+        let extended: Vec<usize> = (0..entries.len())
+            .filter(|&i| entries[i].object_classes().any(|c| !is_annex_h_class(c)))
+            .collect();
+        if extended.is_empty() {
+            return Ok(());
+        }
+        let schema = self.subschema(stats, step, subentry.as_deref()).await?;
+        let asked = load_attributes();
+        let mut requests = Vec::new();
+        let mut targets = Vec::new();
+        for i in extended {
+            let e = &entries[i];
+            let attrs: Vec<String> = if schema.is_empty() {
+                // No schema to name them from: all user attributes, the
+                // secrets among them dropped on receipt below.
+                tracing::warn!(dn = %e.dn, "{step}: the server's schema is not readable; asking for all user attributes of this extension entry");
+                vec!["*".to_string()]
+            } else {
+                schema
+                    .wanted(e.object_classes().filter(|c| !is_annex_h_class(c)))
+                    .into_iter()
+                    .filter(|a| {
+                        e.get(a).is_none() && !asked.iter().any(|k| k.eq_ignore_ascii_case(a))
+                    })
+                    .collect()
+            };
+            if attrs.is_empty() {
+                continue;
+            }
+            requests.push((
+                e.dn.to_string(),
+                Scope::Base,
+                "(objectClass=*)".to_string(),
+                attrs,
+            ));
+            targets.push(i);
+        }
+        let (results, server) = self.inner.search_many(stats, step, requests).await?;
+        for ((found, res), i) in results.into_iter().zip(targets) {
+            check(&server, step, &res)?;
+            let entry = &mut entries[i];
+            for extra in found.into_iter().flat_map(|f| f.attributes) {
+                if entry.get(&extra.name).is_none() {
+                    entry.attributes.push(extra);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The server's schema, read from `subentry` (else from the one the root
+    /// DSE names) once per client. Empty when the server does not let this
+    /// bind read it.
+    async fn subschema(
+        &self,
+        stats: &mut Stats,
+        step: &str,
+        subentry: Option<&str>,
+    ) -> Result<Arc<Subschema>> {
+        if let Some(known) = self.lock_subschema().clone() {
+            return Ok(known);
+        }
+        let subentry = match subentry {
+            Some(dn) => Some(dn.to_string()),
+            None => {
+                let (root, res, _) = self
+                    .inner
+                    .search(
+                        stats,
+                        "",
+                        Scope::Base,
+                        "(objectClass=*)",
+                        &[SUBSCHEMA_SUBENTRY],
+                    )
+                    .await?;
+                if res.rc == 0 {
+                    root.iter()
+                        .find_map(|e| e.first(SUBSCHEMA_SUBENTRY).map(str::to_string))
+                } else {
+                    None
+                }
+            }
+        };
+        let schema = match subentry {
+            Some(dn) => {
+                let (found, res, server) = self
+                    .inner
+                    .search(
+                        stats,
+                        &dn,
+                        Scope::Base,
+                        "(objectClass=subschema)",
+                        &["objectClasses", "attributeTypes"],
+                    )
+                    .await?;
+                if res.rc != 0 {
+                    tracing::warn!(server = %server, "{step}: schema {dn} not readable: {}", crate::error::result_text(res.rc, &res.text));
+                }
+                found
+                    .first()
+                    .map(|e| {
+                        Subschema::from_values(
+                            e.strings("objectClasses"),
+                            e.strings("attributeTypes"),
+                        )
+                    })
+                    .unwrap_or_default()
+            }
+            None => Subschema::default(),
+        };
+        let schema = Arc::new(schema);
+        *self.lock_subschema() = Some(schema.clone());
+        Ok(schema)
+    }
+
+    fn lock_subschema(&self) -> std::sync::MutexGuard<'_, Option<Arc<Subschema>>> {
+        // A poisoned lock only means another task panicked while holding a
+        // cache value: the value is still a whole Arc.
+        self.subschema
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The device read level by level, for servers whose size limit is
@@ -670,7 +889,7 @@ impl LdapClient {
                 base.to_string(),
                 scope,
                 "(objectClass=*)".to_string(),
-                LOAD_ATTRS.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                load_attributes(),
             )
         };
         let (first, server) = self
@@ -693,7 +912,8 @@ impl LdapClient {
         crate::client::check(&server, step, &device_res)?;
         let mut out = device;
         let children = if is_limit_code(children_res.rc) {
-            self.read_split(stats, step, vec![ddn.to_string()]).await?
+            self.read_rest(stats, step, vec![(ddn.to_string(), children)])
+                .await?
         } else {
             crate::client::check(&server, step, &children_res)?;
             children
@@ -706,19 +926,96 @@ impl LdapClient {
         out.extend(children);
         let requests = ae_dns.iter().map(|d| all(d, Scope::OneLevel)).collect();
         let (levels, server) = self.inner.search_many(stats, step, requests).await?;
-        let mut split = Vec::new();
+        let mut cut_short = Vec::new();
         for ((entries, res), dn) in levels.into_iter().zip(&ae_dns) {
             if is_limit_code(res.rc) {
-                split.push(dn.clone());
+                cut_short.push((dn.clone(), entries));
             } else {
                 crate::client::check(&server, step, &res)?;
                 out.extend(entries);
             }
         }
-        if !split.is_empty() {
-            out.extend(self.read_split(stats, step, split).await?);
+        if !cut_short.is_empty() {
+            out.extend(self.read_rest(stats, step, cut_short).await?);
         }
         Ok(Some(out))
+    }
+
+    /// The rest of levels the server cut short at its size limit, given
+    /// the entries it sent: each level asked again for the children it
+    /// has not sent yet (excluded by their RDNs), all levels pipelined,
+    /// until every level is complete; about ⌈level size ÷ limit⌉ round
+    /// trips. A level that makes no progress (a server that sends nothing
+    /// before its limit error) is read in parts by name instead.
+    ///
+    /// An RDN value excludes every sibling holding that value, not only the
+    /// entry it names. Sibling RDNs are distinct, and in the Annex H tree a
+    /// child's `cn` is its RDN alone, so nothing is lost there; a child that
+    /// shares a second `cn` value with a sibling's RDN would be. As a guard,
+    /// a level whose entries carry several values of their RDN attribute is
+    /// read in parts by name instead.
+    async fn read_rest(
+        &self,
+        stats: &mut Stats,
+        step: &str,
+        levels: Vec<(String, Vec<LdapEntry>)>,
+    ) -> Result<Vec<LdapEntry>> {
+        let attrs = load_attributes();
+        let mut out: Vec<LdapEntry> = Vec::new();
+        let mut todo: Vec<(String, Vec<String>)> = Vec::new();
+        let mut by_name: Vec<String> = Vec::new();
+        let add = |base: String,
+                   mut excluded: Vec<String>,
+                   entries: Vec<LdapEntry>,
+                   out: &mut Vec<LdapEntry>,
+                   todo: &mut Vec<(String, Vec<String>)>,
+                   by_name: &mut Vec<String>| {
+            let terms: Option<Vec<String>> = entries.iter().map(rdn_term).collect();
+            let ambiguous = entries.iter().any(has_shared_rdn_values);
+            out.extend(entries);
+            match terms {
+                Some(terms) if !terms.is_empty() && !ambiguous => {
+                    excluded.extend(terms);
+                    todo.push((base, excluded));
+                }
+                _ => by_name.push(base),
+            }
+        };
+        for (base, entries) in levels {
+            add(base, Vec::new(), entries, &mut out, &mut todo, &mut by_name);
+        }
+        while !todo.is_empty() {
+            let requests = todo
+                .iter()
+                .map(|(base, excluded)| {
+                    (
+                        base.clone(),
+                        Scope::OneLevel,
+                        format!("(!(|{}))", excluded.concat()),
+                        attrs.clone(),
+                    )
+                })
+                .collect();
+            let (results, server) = self.inner.search_many(stats, step, requests).await?;
+            let mut next = Vec::new();
+            for ((entries, res), (base, excluded)) in
+                results.into_iter().zip(std::mem::take(&mut todo))
+            {
+                if is_limit_code(res.rc) {
+                    add(base, excluded, entries, &mut out, &mut next, &mut by_name);
+                } else {
+                    check(&server, step, &res)?;
+                    out.extend(entries);
+                }
+            }
+            todo = next;
+        }
+        if !by_name.is_empty() {
+            out.extend(self.read_split(stats, step, by_name).await?);
+        }
+        let mut seen = HashSet::new();
+        out.retain(|e| seen.insert(e.dn.to_string()));
+        Ok(out)
     }
 
     /// The children of each base, in disjoint parts by their names' last
@@ -730,7 +1027,7 @@ impl LdapClient {
         step: &str,
         bases: Vec<String>,
     ) -> Result<Vec<LdapEntry>> {
-        let attrs: Vec<String> = LOAD_ATTRS.iter().map(|a| a.to_string()).collect();
+        let attrs = load_attributes();
         let mut todo: Vec<Part> = bases
             .into_iter()
             .flat_map(|base| {

@@ -807,7 +807,15 @@ fn parse_entry(tag: StructureTag) -> Option<(String, Vec<Attribute>)> {
         for v in pa.next()?.expect_constructed()? {
             values.push(v.expect_primitive()?);
         }
-        attrs.push(Attribute { name, values });
+        // One attribute given twice (RFC 4511 forbids it; slapadd -q data
+        // can do it): its values are merged, none is shadowed.
+        match attrs
+            .iter_mut()
+            .find(|a: &&mut Attribute| a.name.eq_ignore_ascii_case(&name))
+        {
+            Some(known) => known.values.extend(values),
+            None => attrs.push(Attribute { name, values }),
+        }
     }
     Some((dn, attrs))
 }

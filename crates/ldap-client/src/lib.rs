@@ -32,6 +32,7 @@ mod error;
 pub mod frame;
 mod guard;
 mod install;
+pub mod subschema;
 mod update;
 mod watch;
 

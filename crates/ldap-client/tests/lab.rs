@@ -294,8 +294,14 @@ async fn registry_register_check_list_allocate_unregister() {
 
 #[tokio::test]
 async fn load_device_is_one_bind_and_one_search() {
-    let d = device("CT-LOAD", "LD", 10);
-    let mut d = d;
+    let mut d = device("CT-LOAD", "LD", 10);
+    // Vendor extensions cost two round trips more (below): not here.
+    let extended = device("CT-EXT", "LX", 10);
+    d.extensions = Default::default();
+    d.other_entries.clear();
+    for ae in &mut d.network_aes {
+        ae.extensions = Default::default();
+    }
     // 4 connections, as in the performance case.
     d.connections
         .push(NetworkConnection::new("dicom3", "127.0.0.1", Some(11113)));
@@ -338,6 +344,45 @@ async fn load_device_is_one_bind_and_one_search() {
     // Hostile names stay values.
     let hostile = c.load_device("x)(objectClass=*),cn=Devices").await.unwrap();
     assert!(matches!(hostile.value, DeviceLookup::NotConfigured { .. }));
+
+    // Vendor extension classes are read by the attributes the server's
+    // schema gives them, never with `*`: one round trip for the schema
+    // (once per client), one for the extension entries.
+    slapd
+        .ldapadd(&export_device(&extended, &layout(&slapd)))
+        .unwrap();
+    let log_before = slapd.log();
+    let c = LdapClient::new(config(&slapd).base_dn(slapd.config_dn())).unwrap();
+    let r = c.load_device("CT-EXT").await.unwrap();
+    assert_eq!(
+        r.stats.round_trips, 6,
+        "StartTLS + bind + base DN check + subtree search + schema + extensions: {:?}",
+        r.stats
+    );
+    let DeviceLookup::Found(loaded) = r.value else {
+        panic!("not found")
+    };
+    assert!(same(&loaded, &extended));
+    let again = c.load_device("CT-EXT").await.unwrap();
+    assert_eq!(again.stats.round_trips, 2, "{:?}", again.stats);
+    // No search asked for every attribute, nor for a password.
+    let log = slapd.log();
+    let ours = &log[log_before.len()..];
+    let asked: Vec<&str> = ours.lines().filter(|l| l.contains(" SRCH attr=")).collect();
+    assert!(asked.len() >= 3, "{ours}");
+    for line in &asked {
+        let attrs: Vec<&str> = line
+            .split(" SRCH attr=")
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        assert!(!attrs.contains(&"*"), "{line}");
+        assert!(
+            !attrs.iter().any(|a| a.eq_ignore_ascii_case("userPassword")),
+            "{line}"
+        );
+    }
 }
 
 /// Seeds `n` devices: every third an ARCHIVE, half of those in cluster
