@@ -54,6 +54,12 @@ const PACKAGES: &[(&str, &str, Placement)] = &[
     ("fusefat", "/usr/bin/fusefat", Placement::System),
     ("valgrind", "/usr/bin/valgrind", Placement::System),
     ("g++", "/usr/bin/g++", Placement::System),
+    // The C parts of ring for the Windows build check.
+    (
+        "gcc-mingw-w64-x86-64",
+        "/usr/bin/x86_64-w64-mingw32-gcc",
+        Placement::System,
+    ),
 ];
 
 /// Where privately extracted packages live; the lab (annexr-lab's
@@ -72,7 +78,7 @@ const POLICY_RC_D_DENY: &str = "#!/bin/sh\n# written by annexr's cargo xtask dur
 
 const USAGE: &str = "usage: cargo xtask <demo | test | lab>
   demo   start the sample site and run a normal startup against it
-  test   fmt, clippy -D warnings, all tests with the lab required, a panic=abort run against a hostile LDAP server, fuzz build
+  test   fmt, clippy -D warnings, all tests with the lab required, a panic=abort run against a hostile LDAP server, a Windows build check, fuzz build
   lab    start the sample site and wait (Ctrl-C stops it)
   packages  only install (as root) or extract the lab's Debian packages";
 
@@ -293,6 +299,7 @@ fn test() -> Result<(), String> {
     )?;
     summarize_lab_log(&lab_log);
     panic_abort_check()?;
+    windows_check()?;
     fuzz_build()?;
     // The closing line CI reads: the sum over every test binary.
     println!(
@@ -438,6 +445,38 @@ fn panic_abort_check() -> Result<(), String> {
             "CARGO_TARGET_DIR",
             workspace_root().join("target/panic-abort"),
         ))
+}
+
+/// Firmware may run Windows (design.md): the library crates, the tool and
+/// the C ABI must build for it. Checked (not linked) for the GNU target, so
+/// no Windows SDK is needed, only the target's standard library.
+const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
+
+fn windows_check() -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("rustup (needed for the Windows build check): {e}"))?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WINDOWS_TARGET)
+    {
+        run(Command::new("rustup").args(["target", "add", WINDOWS_TARGET]))?;
+    }
+    run(cargo().args([
+        "check",
+        "--quiet",
+        "--target",
+        WINDOWS_TARGET,
+        "-p",
+        "annexr",
+        "-p",
+        "annexr-cli",
+        "-p",
+        "annexr-ffi",
+    ]))?;
+    eprintln!("xtask: annexr, the annexr tool and the C ABI build for {WINDOWS_TARGET}");
+    Ok(())
 }
 
 fn fuzz_build() -> Result<(), String> {

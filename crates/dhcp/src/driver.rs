@@ -22,6 +22,22 @@ pub const CLIENT_PORT: u16 = 68;
 /// The server port.
 pub const SERVER_PORT: u16 = 67;
 
+/// Sends and receives only on `interface` (Linux `SO_BINDTODEVICE`).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+fn bind_to_interface(sock: &Socket, interface: &str) -> std::io::Result<()> {
+    sock.bind_device(Some(interface.as_bytes()))
+}
+
+/// Elsewhere the operating system's own DHCP client owns the interface:
+/// read its lease (the `os` module) or configure a static address instead.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+fn bind_to_interface(_sock: &Socket, _interface: &str) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "a DHCP client bound to one interface needs Linux; use the OS lease or a static address",
+    ))
+}
+
 /// Opens UDP 0.0.0.0:68 bound to `interface`, broadcast allowed.
 /// Must be called inside a tokio runtime.
 pub fn open_socket(interface: &str) -> Result<UdpSocket, Error> {
@@ -37,8 +53,7 @@ pub fn open_socket(interface: &str) -> Result<UdpSocket, Error> {
         .map_err(|e| fail("SO_REUSEADDR", e))?;
     sock.set_broadcast(true)
         .map_err(|e| fail("SO_BROADCAST", e))?;
-    sock.bind_device(Some(interface.as_bytes()))
-        .map_err(|e| fail("SO_BINDTODEVICE", e))?;
+    bind_to_interface(&sock, interface).map_err(|e| fail("SO_BINDTODEVICE", e))?;
     let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, CLIENT_PORT));
     sock.bind(&addr.into())
         .map_err(|e| fail("bind 0.0.0.0:68", e))?;

@@ -6,6 +6,7 @@ use crate::{Error, Mac};
 /// The MAC address of `interface`, asked of the kernel through
 /// getifaddrs(3), which answers for the calling thread's network namespace
 /// (sysfs would show the mount's namespace instead).
+#[cfg(unix)]
 pub fn interface_mac(interface: &str) -> Result<Mac, Error> {
     let addrs = nix::ifaddrs::getifaddrs()
         .map_err(|e| Error::Config(format!("interface {interface}: getifaddrs: {e}")))?;
@@ -18,6 +19,15 @@ pub fn interface_mac(interface: &str) -> Result<Mac, Error> {
                 "interface {interface} not found or has no MAC address"
             ))
         })
+}
+
+/// Without getifaddrs(3) (Windows) the MAC cannot be asked for by
+/// interface name: the configuration must give it.
+#[cfg(not(unix))]
+pub fn interface_mac(interface: &str) -> Result<Mac, Error> {
+    Err(Error::Config(format!(
+        "interface {interface}: reading its MAC address needs getifaddrs (Unix); give the MAC address in the configuration"
+    )))
 }
 
 #[cfg(test)]

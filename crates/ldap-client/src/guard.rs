@@ -124,17 +124,11 @@ pub(crate) async fn connect(
     } else {
         Box::new(tcp)
     };
-    let (ours, theirs) =
-        std::os::unix::net::UnixStream::pair().map_err(|e| format!("local pipe: {e}"))?;
-    let ours = {
-        ours.set_nonblocking(true)
-            .map_err(|e| format!("local pipe: {e}"))?;
-        tokio::net::UnixStream::from_std(ours).map_err(|e| format!("local pipe: {e}"))?
-    };
+    let (ours, theirs, url) = local_pair().await.map_err(|e| format!("local pipe: {e}"))?;
     let violation: Violation = Arc::new(Mutex::new(None));
     tokio::spawn(pump(stream, ours, violation.clone(), max_entries));
-    let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(theirs));
-    let (conn, ldap) = LdapConnAsync::with_settings(settings, "ldapi://guarded")
+    let settings = LdapConnSettings::new().set_std_stream(theirs);
+    let (conn, ldap) = LdapConnAsync::with_settings(settings, url)
         .await
         .map_err(|e| format!("LDAP session: {e}"))?;
     Ok(Guarded {
@@ -142,6 +136,38 @@ pub(crate) async fn connect(
         ldap,
         violation,
     })
+}
+
+/// The guard's end of the in-process link to ldap3.
+#[cfg(unix)]
+type Local = tokio::net::UnixStream;
+/// The guard's end of the in-process link to ldap3.
+#[cfg(not(unix))]
+type Local = tokio::net::TcpStream;
+
+/// The in-process link between the guard and ldap3, and the URL ldap3 is
+/// given for it: a socket pair where there is one, else a loopback TCP
+/// connection (Windows), accepted from a listener that closes at once.
+#[cfg(unix)]
+async fn local_pair() -> std::io::Result<(Local, StdStream, &'static str)> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    ours.set_nonblocking(true)?;
+    Ok((
+        tokio::net::UnixStream::from_std(ours)?,
+        StdStream::Unix(theirs),
+        "ldapi://guarded",
+    ))
+}
+
+#[cfg(not(unix))]
+async fn local_pair() -> std::io::Result<(Local, StdStream, &'static str)> {
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let theirs = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (ours, _) = listener.accept().await?;
+    let _ = ours.set_nodelay(true);
+    let _ = theirs.set_nodelay(true);
+    // The host part is not dialled: ldap3 runs on the stream it is given.
+    Ok((ours, StdStream::Tcp(theirs), "ldap://127.0.0.1"))
 }
 
 async fn handshake(
@@ -226,12 +252,7 @@ fn result_code(msg: &[u8]) -> Option<u32> {
 
 /// Copies requests to the server as they are, and replies to ldap3 only
 /// once they are complete, well-formed and answer a request in flight.
-async fn pump(
-    server: Box<dyn Stream>,
-    local: tokio::net::UnixStream,
-    violation: Violation,
-    max_entries: u32,
-) {
+async fn pump(server: Box<dyn Stream>, local: Local, violation: Violation, max_entries: u32) {
     let (mut server_rd, mut server_wr) = tokio::io::split(server);
     let (mut local_rd, mut local_wr) = local.into_split();
     let pending: Arc<Mutex<Pending>> = Arc::new(Mutex::new(HashMap::new()));

@@ -27,6 +27,8 @@ use annexr_model::AeTitle;
 /// `TCP_NODELAY`, so Nagle holds the body until the header is acknowledged;
 /// with the receiver's delayed ACK that costs ~40 ms per response, which
 /// would be timed as the peer's. Acknowledging at once removes that artifact.
+// The flag is read only where TCP_QUICKACK exists (Linux).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct AckNow(TcpStream, bool);
 
 impl AckNow {
