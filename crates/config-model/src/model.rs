@@ -89,6 +89,8 @@ impl UniqueAeTitle {
 
 /// `dicomTransferRole`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+// Closed by PS3.15 H.1.3 (dicomTransferRole is SCU or SCP).
+#[allow(clippy::exhaustive_enums)]
 pub enum TransferRole {
     /// Service class user.
     #[serde(rename = "SCU")]

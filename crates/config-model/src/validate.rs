@@ -8,6 +8,7 @@ use crate::{AeTitle, schema::attr};
 
 /// One broken rule, naming the object and the attribute.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValidationError {
     /// The device name is empty.
     #[error("device name is empty")]

@@ -201,6 +201,8 @@ fn fqdn_name(fqdn: &str) -> Result<dhcproto::Name, dhcproto::NameError> {
 
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Closed by RFC 2131 4.1: a client broadcasts or sends to one server.
+#[allow(clippy::exhaustive_enums)]
 pub enum Destination {
     /// 255.255.255.255:67 on the interface.
     Broadcast,
@@ -210,6 +212,7 @@ pub enum Destination {
 
 /// One message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Outgoing {
     /// DHCP message type.
     pub kind: MessageType,
@@ -223,6 +226,7 @@ pub struct Outgoing {
 
 /// Why an address was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LossReason {
     /// The lease expired without renewal (Annex F Maintain Lease).
     Expired,
@@ -236,6 +240,7 @@ pub enum LossReason {
 
 /// Why a received packet was ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ignored {
     /// Not a DHCP message.
     Undecodable(CodecError),
@@ -280,6 +285,7 @@ impl Ignored {
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Send a message.
     Send(Outgoing),
@@ -318,6 +324,7 @@ pub enum Action {
 
 /// What happens to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// Begin (from INIT, INIT-REBOOT or INFORM).
     Start,
@@ -333,6 +340,7 @@ pub enum Event<'a> {
 
 /// The RFC 2131 state names (plus the INFORM ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StateName {
     /// INIT.
     Init,

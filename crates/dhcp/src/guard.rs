@@ -28,6 +28,7 @@ pub struct Remembered {
 
 /// The warning for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AddressChanged {
     /// The interface.
     pub interface: String,

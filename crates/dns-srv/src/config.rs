@@ -7,6 +7,7 @@ use crate::Error;
 
 /// The SRV service names the standard uses (PS3.15 H.1.4.1 and H.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Service {
     /// `_ldap._tcp`: the DICOM configuration's LDAP servers.
     Ldap,
@@ -53,6 +54,7 @@ impl std::fmt::Display for Service {
 
 /// How the best-priority targets are put in order (R.4 step 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Nearest {
     /// Strict RFC 2782 order.
     Off,

@@ -123,6 +123,8 @@ impl Part {
 #[derive(Debug, Clone, PartialEq, Eq)]
 // Returned once per load, never stored in bulk: boxing would only cost.
 #[allow(clippy::large_enum_variant)]
+// Two states: the device is in the directory or it is not; callers handle both.
+#[allow(clippy::exhaustive_enums)]
 pub enum DeviceLookup {
     /// The device with all its connections, AEs and transfer capabilities.
     Found(Device),
@@ -147,6 +149,7 @@ impl DeviceLookup {
 ///
 /// Serializes with its field names as keys (docs/json.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Endpoint {
     /// The connection's name (`cn`).
     pub name: String,
@@ -167,6 +170,7 @@ pub struct Endpoint {
 /// `port`, `tls`, all null when the AE must not be called) and
 /// `not_callable`, the reason when it must not.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedAe {
     /// The AE title.
     pub ae_title: AeTitle,
@@ -365,6 +369,8 @@ impl DeviceTypeQuery {
 
 /// The outcome of proposing one AE title to the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Closed by the LDAP add (RFC 4511): success, entryAlreadyExists, or another result code.
+#[allow(clippy::exhaustive_enums)]
 pub enum Registration {
     /// The title is now ours.
     Registered,
@@ -382,6 +388,7 @@ pub enum Registration {
 
 /// A title obtained from an allocation policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Allocation {
     /// The registered title.
     pub title: AeTitle,

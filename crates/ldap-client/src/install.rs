@@ -108,6 +108,7 @@ impl InstallPlan {
 
 /// Progress of an install, reported to the observer after each step.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InstallStep {
     /// A title was registered for AE `index` (step 6).
     TitleRegistered {
@@ -126,6 +127,8 @@ pub enum InstallStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 // Returned once per install: boxing would only cost.
 #[allow(clippy::large_enum_variant)]
+// Closed: the device was written, or the directory refused and the LDIF is handed over (R.1.2.2).
+#[allow(clippy::exhaustive_enums)]
 pub enum InstallOutcome {
     /// The device is installed with these AE titles.
     Installed {

@@ -23,6 +23,7 @@ use crate::error::{Error, Result, is_refusal_code};
 
 /// What to switch online or offline (R.5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Target {
     /// A device (its `dicomInstalled` is mandatory).
     Device(String),
@@ -56,6 +57,7 @@ impl std::fmt::Display for Target {
 
 /// How an update ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UpdateOutcome {
     /// The changes were applied.
     Applied {

@@ -15,6 +15,7 @@ use crate::store::StoredLease;
 
 /// What the network step settled on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct NetworkParams {
     /// Where the values came from.
     pub source: Option<Source>,

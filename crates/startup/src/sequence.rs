@@ -24,6 +24,7 @@ use crate::time;
 /// the DHCP lease and the ongoing time synchronization; call
 /// [`StartupOutcome::shutdown`] when the device shuts down (R.5).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct StartupOutcome {
     /// What happened, step by step.
     pub report: StartupReport,
@@ -55,6 +56,7 @@ impl std::fmt::Debug for KeptStore {
 
 /// What [`StartupOutcome::shutdown`] did (R.5).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// The ongoing time synchronization was stopped.
     pub time_sync_stopped: bool,
