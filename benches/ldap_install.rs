@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use annexr_lab::{Slapd, or_skip};
 use annexr_ldap::{AllocationPolicy, ClientConfig, InstallOutcome, InstallPlan, LdapClient};
-use annexr_model::model::{TransferCapability, TransferRole};
-use annexr_model::{AeTitle, Device, NetworkAe, NetworkConnection};
+use annexr_model::{
+    AeTitle, Device, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const INSTALLS: usize = 64;

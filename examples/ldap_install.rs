@@ -13,8 +13,9 @@ use common::settings;
 
 use annexr_ldap::blocking::LdapClient;
 use annexr_ldap::{DeviceLookup, InstallOutcome, InstallPlan};
-use annexr_model::model::{TransferCapability, TransferRole};
-use annexr_model::{AeTitle, Device, NetworkAe, NetworkConnection};
+use annexr_model::{
+    AeTitle, Device, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+};
 
 fn main() {
     let (config, args, _lab) = settings();

@@ -3,9 +3,10 @@
 
 use annexr_lab::{Slapd, or_skip};
 use annexr_ldap::ClientConfig;
-use annexr_model::ldif::export_device;
-use annexr_model::model::{TransferCapability, TransferRole};
-use annexr_model::{AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection};
+use annexr_model::{
+    AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+    export_device,
+};
 
 /// Connection settings from the command line (`--url`, `--bind-dn`, `--base`,
 /// `--ca`, `--starttls`; the password from `ANNEXR_LDAP_PASSWORD`, so it is

@@ -474,7 +474,7 @@ fn write_local(dir: &std::path::Path, name: &str, title: &str, serial: &str) -> 
         );
     device.device_serial_number = Some(serial.into());
     let path = dir.join(format!("{name}-{serial}.json"));
-    std::fs::write(&path, annexr_model::store::to_json(&device)).unwrap();
+    std::fs::write(&path, annexr_model::device_to_json(&device)).unwrap();
     path.display().to_string()
 }
 

@@ -46,7 +46,7 @@ fn write_device(dir: &Path, i: usize) -> (String, std::path::PathBuf) {
                 .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
         );
     let path = dir.join(format!("{name}.json"));
-    std::fs::write(&path, annexr_model::store::to_json(&device)).unwrap();
+    std::fs::write(&path, annexr_model::device_to_json(&device)).unwrap();
     (name, path)
 }
 

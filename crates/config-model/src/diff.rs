@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn no_changes_for_equal_or_reordered() {
-        let d = sample::modality("ct-1", "CT", 3).unwrap();
+        let d = sample::sample_modality("ct-1", "CT", 3).unwrap();
         assert!(diff(&d, &d, &layout()).is_empty());
         let mut r = d.clone();
         r.network_aes.reverse();
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn typed_changes_and_operations() {
-        let old = sample::modality("ct-1", "CT", 3).unwrap();
+        let old = sample::sample_modality("ct-1", "CT", 3).unwrap();
         let mut new = old.clone();
         new.network_aes[1].association_acceptor = true;
         new.network_aes.remove(2);

@@ -590,7 +590,7 @@ facsimiletelephonenumber: +1 408 555 9876\n\
 
     #[test]
     fn export_is_in_dependency_order() {
-        let d = sample::modality("ct-1", "CT", 3).unwrap();
+        let d = sample::sample_modality("ct-1", "CT", 3).unwrap();
         let layout = Layout::under(&Dn::parse("dc=example,dc=org").unwrap());
         let text = export_device(&d, &layout);
         let entries = parse_entries(&text).unwrap();

@@ -8,7 +8,7 @@ use crate::{AeTitle, Attribute, Dn, LdapEntry, Result};
 /// dcm4che-style vendor extension on the device and the first AE.
 ///
 /// `prefix` plus the AE number must make a valid AE title (≤ 16 characters).
-pub fn modality(name: &str, prefix: &str, aes: usize) -> Result<Device> {
+pub fn sample_modality(name: &str, prefix: &str, aes: usize) -> Result<Device> {
     let mut d = Device::new(name)
         .with_device_type("CT")
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(11112)))

@@ -73,11 +73,11 @@ fn a_c_callback_receives_directory_changes_and_stops_cleanly() {
     let Some(slapd) = or_skip(
         Slapd::builder()
             .sync_provider(true)
-            .seed_ldif(&annexr_model::ldif::export_device(
+            .seed_ldif(&annexr_model::export_device(
                 &device("CT-WATCH", "CTW", 11112),
                 &layout,
             ))
-            .seed_ldif(&annexr_model::ldif::export_device(
+            .seed_ldif(&annexr_model::export_device(
                 &device("ARCHIVE-W", "ARCHW", 11120),
                 &layout,
             ))

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use annexr_model::escape_filter_value as esc;
-use annexr_model::schema::{attr, oc};
 use annexr_model::{AeTitle, Device, Dn, Layout, LdapEntry, UniqueAeTitle};
+use annexr_model::{attr, oc};
 use ldap3::Scope;
 use serde::{Serialize, Serializer};
 use tokio::sync::Mutex;

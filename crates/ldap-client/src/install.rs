@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use std::collections::HashSet;
 
-use annexr_model::ldif::export_device;
+use annexr_model::export_device;
 use annexr_model::{AeTitle, Device, Layout, LdapEntry};
 
 use crate::alloc::{AllocationPolicy, Allocator};
@@ -296,8 +296,8 @@ impl LdapClient {
     ) -> Result<bool> {
         let filter = format!(
             "(&(objectClass={})({}={}))",
-            annexr_model::schema::oc::NETWORK_AE,
-            annexr_model::schema::attr::AE_TITLE,
+            annexr_model::oc::NETWORK_AE,
+            annexr_model::attr::AE_TITLE,
             annexr_model::escape_filter_value(t.as_str())
         );
         let (aes, res, server) = self

@@ -12,9 +12,10 @@ use annexr_ldap::{
     Error, InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration, SopClassQuery,
     Target, UpdateOutcome,
 };
-use annexr_model::ldif::export_device;
-use annexr_model::model::*;
-use annexr_model::{AeTitle, Attribute, Dn, Layout};
+use annexr_model::{
+    AeTitle, Attribute, Device, Dn, Extensions, Layout, NetworkAe, NetworkConnection,
+    TransferCapability, TransferRole, export_device,
+};
 
 fn aet(s: &str) -> AeTitle {
     AeTitle::new(s).unwrap()
@@ -51,7 +52,7 @@ fn client(slapd: &Slapd) -> LdapClient {
 /// A modality with `aes` AEs whose vendor extensions use classes the lab's
 /// schema has (`extensibleObject`), plus a vendor child entry.
 fn device(name: &str, prefix: &str, aes: usize) -> Device {
-    let mut d = annexr_model::sample::modality(name, prefix, aes).unwrap();
+    let mut d = annexr_model::sample_modality(name, prefix, aes).unwrap();
     d.extensions = Extensions {
         object_classes: vec!["extensibleObject".into()],
         attributes: vec![Attribute {
@@ -85,7 +86,7 @@ fn small_device(name: &str, device_type: &str, title: &str, port: u16) -> Device
 /// Equal as LDAP sees them: no differences (values compare as multisets).
 fn same(a: &Device, b: &Device) -> bool {
     let l = Layout::under(&Dn::parse("dc=example,dc=org").unwrap());
-    let d = annexr_model::diff::diff(a, b, &l);
+    let d = annexr_model::diff(a, b, &l);
     if !d.is_empty() {
         eprintln!("differences: {d:#?}");
     }
@@ -1029,7 +1030,7 @@ fn device_only_ldif(d: &Device, l: &Layout) -> String {
         .into_iter()
         .map(annexr_model::LdifRecord::Content)
         .collect();
-    annexr_model::ldif::write_ldif(&records)
+    annexr_model::write_ldif(&records)
 }
 
 fn installed(outcome: InstallOutcome) -> Device {
@@ -1240,7 +1241,7 @@ async fn derived_titles_site_rule_and_reclaimed_titles() {
         .map(|e| annexr_model::LdifRecord::Delete(e.dn.clone()))
         .collect();
     slapd
-        .ldapmodify(&annexr_model::ldif::write_ldif(&deletes))
+        .ldapmodify(&annexr_model::write_ldif(&deletes))
         .unwrap();
     let again = installed(
         c.install(

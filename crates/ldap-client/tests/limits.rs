@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use annexr_lab::{EvilLdap, Misbehaviour, Slapd, or_skip};
 use annexr_ldap::{ClientConfig, DeviceLookup, Error, LdapClient};
-use annexr_model::ldif::export_device;
-use annexr_model::model::*;
-use annexr_model::{AeTitle, Dn, Layout};
+use annexr_model::{
+    AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+    export_device,
+};
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 

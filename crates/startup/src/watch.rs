@@ -29,7 +29,7 @@ use std::sync::Arc;
 use annexr_ldap::{
     DeviceTypeQuery, DirectoryWatch, LdapClient, ResolvedAe, WatchEvent as DirEvent,
 };
-use annexr_model::diff::Change;
+use annexr_model::Change;
 use annexr_model::{Device, Layout};
 use serde::Serialize;
 
@@ -518,7 +518,7 @@ impl Tracker {
             (None, Some(new)) => (Device::new(name), new),
             (Some(old), Some(new)) => (old, new),
         };
-        let diff = annexr_model::diff::diff(&old, &new, &self.layout);
+        let diff = annexr_model::diff(&old, &new, &self.layout);
         if diff.is_empty() {
             return;
         }

@@ -33,8 +33,8 @@ fn device(name: &str, title: &str, port: u16) -> Device {
 
 fn start_slapd(sync: bool) -> Option<Slapd> {
     let layout = Layout::at(Dn::parse("cn=DICOM Configuration,dc=example,dc=org").unwrap());
-    let mine = annexr_model::ldif::export_device(&device(ME, MY_AE, 11112), &layout);
-    let peer = annexr_model::ldif::export_device(&device(PEER, PEER_AE, 11120), &layout);
+    let mine = annexr_model::export_device(&device(ME, MY_AE, 11112), &layout);
+    let peer = annexr_model::export_device(&device(PEER, PEER_AE, 11120), &layout);
     or_skip(
         Slapd::builder()
             .sync_provider(sync)
