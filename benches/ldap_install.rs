@@ -39,9 +39,9 @@ fn round(rt: &tokio::runtime::Runtime) -> Option<(Duration, f64)> {
                     .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(104)))
                     .with_ae(
                         NetworkAe::new(AeTitle::new("MOD1").unwrap())
-                            .connection("dicom")
+                            .with_connection("dicom")
                             .roles(true, false)
-                            .transfer_capability(TransferCapability::verification(
+                            .with_transfer_capability(TransferCapability::verification(
                                 TransferRole::Scu,
                             )),
                     );

@@ -47,9 +47,9 @@ pub fn settings() -> (ClientConfig, Vec<String>, Option<Slapd>) {
                     .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
                     .with_ae(
                         NetworkAe::new(AeTitle::new(title).unwrap())
-                            .connection("dicom")
+                            .with_connection("dicom")
                             .roles(true, true)
-                            .transfer_capability(TransferCapability::verification(
+                            .with_transfer_capability(TransferCapability::verification(
                                 TransferRole::Scp,
                             )),
                     );

@@ -466,9 +466,9 @@ fn write_local(dir: &std::path::Path, name: &str, title: &str, serial: &str) -> 
         ))
         .with_ae(
             annexr_model::NetworkAe::new(annexr_model::AeTitle::new(title).unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true)
-                .transfer_capability(annexr_model::TransferCapability::verification(
+                .with_transfer_capability(annexr_model::TransferCapability::verification(
                     annexr_model::TransferRole::Scp,
                 )),
         );

@@ -30,9 +30,9 @@
 //!     .with_connection(NetworkConnection::new("dicom", "ct1.example.org", Some(11112)))
 //!     .with_ae(
 //!         NetworkAe::new(AeTitle::new("CT1")?)
-//!             .connection("dicom")
+//!             .with_connection("dicom")
 //!             .roles(true, false)
-//!             .transfer_capability(TransferCapability::verification(TransferRole::Scu)),
+//!             .with_transfer_capability(TransferCapability::verification(TransferRole::Scu)),
 //!     );
 //! device.validate()?;
 //! let layout = Layout::under(&Dn::parse("dc=example,dc=org")?);

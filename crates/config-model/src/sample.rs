@@ -33,12 +33,12 @@ pub fn sample_modality(name: &str, prefix: &str, aes: usize) -> Result<Device> {
     });
     for i in 1..=aes {
         let mut ae = NetworkAe::new(AeTitle::new(&format!("{prefix}{i}"))?)
-            .connection("dicom")
+            .with_connection("dicom")
             .roles(true, i == 1)
             .description(&format!("AE number {i}"))
-            .transfer_capability(TransferCapability::verification(TransferRole::Scu))
-            .transfer_capability(TransferCapability::verification(TransferRole::Scp))
-            .transfer_capability(TransferCapability::new(
+            .with_transfer_capability(TransferCapability::verification(TransferRole::Scu))
+            .with_transfer_capability(TransferCapability::verification(TransferRole::Scp))
+            .with_transfer_capability(TransferCapability::new(
                 "CT Image Storage SCU",
                 "1.2.840.10008.5.1.4.1.1.2",
                 TransferRole::Scu,

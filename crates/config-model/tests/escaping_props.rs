@@ -93,7 +93,7 @@ proptest! {
         prop_assert_eq!(aet.as_str(), title.trim_matches(' '));
         let mut d = Device::new(&name)
             .with_connection(NetworkConnection::new(&name, "127.0.0.1", Some(104)))
-            .with_ae(NetworkAe::new(aet).connection(&name).roles(true, true));
+            .with_ae(NetworkAe::new(aet).with_connection(&name).roles(true, true));
         d.description = Some(desc);
         let layout = Layout::under(&Dn::parse("dc=example,dc=org").unwrap());
         let entries = parse_entries(&write_entries(&d.to_entries(&layout))).unwrap();

@@ -173,12 +173,12 @@ fn hostile_names_stay_values_in_dns_and_filters() {
         ))
         .with_ae(
             NetworkAe::new(aet("*)(OBJECTCLASS=*"))
-                .connection("*)(objectClass=*")
+                .with_connection("*)(objectClass=*")
                 .roles(true, true),
         )
         .with_ae(
             NetworkAe::new(aet("a,b=c"))
-                .connection("*)(objectClass=*")
+                .with_connection("*)(objectClass=*")
                 .roles(true, false),
         );
     assert_eq!(hostile.validate(), Ok(()));
@@ -262,10 +262,10 @@ fn seed_model() -> Device {
         ))
         .with_ae(
             NetworkAe::new(aet("MR-2"))
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true)
                 .installed(false)
-                .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
+                .with_transfer_capability(TransferCapability::verification(TransferRole::Scp)),
         );
     d.description = Some("MR scanner, basement".into());
     d.manufacturer = Some("ACME".into());

@@ -152,7 +152,7 @@ impl ClientConfig {
     }
 
     /// Sets option 12 (checked: 1–63 letters, digits, hyphens).
-    pub fn with_host_name(mut self, name: &str) -> Result<ClientConfig, Error> {
+    pub fn host_name(mut self, name: &str) -> Result<ClientConfig, Error> {
         let ok = !name.is_empty()
             && name.len() <= 63
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -166,14 +166,14 @@ impl ClientConfig {
     }
 
     /// Sets option 81 (checked as a DNS name).
-    pub fn with_fqdn(mut self, fqdn: &str) -> Result<ClientConfig, Error> {
+    pub fn fqdn(mut self, fqdn: &str) -> Result<ClientConfig, Error> {
         fqdn_name(fqdn).map_err(|e| Error::Config(format!("FQDN {fqdn:?}: {e}")))?;
         self.fqdn = Some(fqdn.trim_end_matches('.').to_owned());
         Ok(self)
     }
 
     /// Sets option 60.
-    pub fn with_vendor_class(mut self, class: &[u8]) -> ClientConfig {
+    pub fn vendor_class(mut self, class: &[u8]) -> ClientConfig {
         self.vendor_class = Some(class.to_vec());
         self
     }
@@ -181,7 +181,7 @@ impl ClientConfig {
     /// Sets option 61 (e.g. [`hardware_client_id`] to act as the OS client
     /// would; such a binding is then never released, see
     /// [`ClientConfig::owns_its_binding`]).
-    pub fn with_client_id(mut self, id: Vec<u8>) -> ClientConfig {
+    pub fn client_id(mut self, id: Vec<u8>) -> ClientConfig {
         self.client_id = id;
         self
     }

@@ -39,9 +39,9 @@ fn mac_of(ifname: &str) -> Mac {
 
 fn config(ifname: &str) -> ClientConfig {
     ClientConfig::new(mac_of(ifname))
-        .with_host_name("ct-scanner-1")
+        .host_name("ct-scanner-1")
         .unwrap()
-        .with_fqdn("ct-scanner-1.hospital.example")
+        .fqdn("ct-scanner-1.hospital.example")
         .unwrap()
 }
 
@@ -807,7 +807,7 @@ fn release_only_own_lease() {
             rt().block_on(async {
                 let mac = mac_of(&ifname);
                 let os_like =
-                    ClientConfig::new(mac).with_client_id(annexr_dhcp::hardware_client_id(mac));
+                    ClientConfig::new(mac).client_id(annexr_dhcp::hardware_client_id(mac));
                 let mut os =
                     Driver::new(&ifname, Client::new(os_like), ReportOnly::default()).unwrap();
                 let os_lease = os.bound(Duration::from_secs(30)).await.unwrap();

@@ -154,32 +154,32 @@ impl DnsConfig {
     }
 
     /// Sets the per-query timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Sets the number of rounds over the server list (at least 1).
-    pub fn with_attempts(mut self, attempts: usize) -> Self {
+    pub fn attempts(mut self, attempts: usize) -> Self {
         self.attempts = attempts.max(1);
         self
     }
 
     /// Sets the nearest-server policy ([`Nearest::Off`] for strict RFC order).
-    pub fn with_nearest(mut self, nearest: Nearest) -> Self {
+    pub fn nearest(mut self, nearest: Nearest) -> Self {
         self.nearest = nearest;
         self
     }
 
     /// Sets the LDAP services to look for, e.g. `[Ldaps, Ldap]`.
-    pub fn with_ldap_services(mut self, services: Vec<Service>) -> Self {
+    pub fn ldap_services(mut self, services: Vec<Service>) -> Self {
         self.ldap_services = services;
         self
     }
 
-    /// Asks for the operating system's resolver configuration.
-    pub fn with_system_config(mut self) -> Self {
-        self.use_system_config = true;
+    /// Whether to also use the operating system's resolver configuration (feature `system-config`).
+    pub fn use_system_config(mut self, on: bool) -> Self {
+        self.use_system_config = on;
         self
     }
 }

@@ -62,7 +62,7 @@ fn device(name: &str, title: &str, port: u16) -> Device {
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
         .with_ae(
             NetworkAe::new(AeTitle::new(title).unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true),
         )
 }

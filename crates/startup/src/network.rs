@@ -387,14 +387,14 @@ async fn lease_driver(
     if let Some(label) = &want.label {
         // R.1.2.2 step 1: the desired machine name; option 81 with the S
         // flag asks the server to put it in DNS (PS3.15 Annex F).
-        client_config = client_config.with_host_name(label)?;
+        client_config = client_config.host_name(label)?;
         let fqdn = match &want.domain {
             Some(domain) => format!("{label}.{}", domain.trim_end_matches('.')),
             None => label.clone(),
         };
-        client_config = match client_config.clone().with_fqdn(&fqdn) {
+        client_config = match client_config.clone().fqdn(&fqdn) {
             Ok(with_fqdn) => with_fqdn,
-            Err(_) => client_config.with_fqdn(label)?,
+            Err(_) => client_config.fqdn(label)?,
         };
     }
     let client = match (want.inform, want.remembered) {

@@ -444,8 +444,8 @@ pub(crate) async fn discover_ldap(config: &StartupConfig, network: &NetworkParam
         "no DNS domain: SRV discovery not possible".to_string()
     } else {
         let dns = annexr_dns::DnsConfig::new(&network.dns_servers, &domains).map(|c| {
-            c.with_timeout(millis(config.dns.timeout_ms))
-                .with_nearest(if config.dns.nearest {
+            c.timeout(millis(config.dns.timeout_ms))
+                .nearest(if config.dns.nearest {
                     annexr_dns::Nearest::default()
                 } else {
                     annexr_dns::Nearest::Off

@@ -273,7 +273,7 @@ impl WatchBuilder {
     }
 
     /// Follows a peer AE by title.
-    pub fn peer(mut self, title: impl Into<String>) -> Self {
+    pub fn with_peer(mut self, title: impl Into<String>) -> Self {
         self.peers.push(title.into());
         self
     }
@@ -635,7 +635,7 @@ mod tests {
             .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
             .with_ae(
                 NetworkAe::new(AeTitle::new(title).unwrap())
-                    .connection("dicom")
+                    .with_connection("dicom")
                     .roles(true, true),
             )
     }

@@ -26,7 +26,7 @@ fn device(name: &str, title: &str, port: u16) -> Device {
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
         .with_ae(
             NetworkAe::new(AeTitle::new(title).unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true),
         )
 }
@@ -81,7 +81,7 @@ async fn start_watch(slapd: &Slapd, mode: WatchMode, store: Arc<dyn Store>) -> W
         ..WatchOptions::default()
     };
     Watch::builder(client, ME)
-        .peer(PEER_AE)
+        .with_peer(PEER_AE)
         .store(store)
         .options(options)
         .start()
