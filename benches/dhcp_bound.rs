@@ -12,8 +12,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use annexr_dhcp::driver::Driver;
-use annexr_dhcp::os::ReportOnly;
+use annexr_dhcp::Driver;
+use annexr_dhcp::ReportOnly;
 use annexr_dhcp::{Client, ClientConfig, Mac};
 use annexr_lab::{DhcpLab, DhcpServer, or_skip};
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
     let d = SrvDiscoverer::new(
         DnsConfig::new(&[dns.addr().to_string()], &["hospital.example"])
             .unwrap()
-            .with_nearest(Nearest::Off),
+            .nearest(Nearest::Off),
     )
     .unwrap();
 

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use annexr_lab::{Slapd, or_skip};
 use annexr_ldap::{AllocationPolicy, ClientConfig, InstallOutcome, InstallPlan, LdapClient};
-use annexr_model::model::{TransferCapability, TransferRole};
-use annexr_model::{AeTitle, Device, NetworkAe, NetworkConnection};
+use annexr_model::{
+    AeTitle, Device, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const INSTALLS: usize = 64;
@@ -38,9 +39,9 @@ fn round(rt: &tokio::runtime::Runtime) -> Option<(Duration, f64)> {
                     .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(104)))
                     .with_ae(
                         NetworkAe::new(AeTitle::new("MOD1").unwrap())
-                            .connection("dicom")
+                            .with_connection("dicom")
                             .roles(true, false)
-                            .transfer_capability(TransferCapability::verification(
+                            .with_transfer_capability(TransferCapability::verification(
                                 TransferRole::Scu,
                             )),
                     );

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use annexr_lab::{Slapd, or_skip};
 use annexr_ldap::{ClientConfig, blocking::LdapClient};
-use annexr_model::ldif::export_device;
-use annexr_model::{Dn, Layout, NetworkConnection};
+use annexr_model::{Dn, Layout, NetworkConnection, export_device};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -38,7 +37,7 @@ fn ldapsearch(slapd: &Slapd, base: &str) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut d = annexr_model::sample::modality("CT-BENCH", "LD", 10).unwrap();
+    let mut d = annexr_model::sample_modality("CT-BENCH", "LD", 10).unwrap();
     d.extensions = Default::default();
     d.network_aes[0].extensions = Default::default();
     d.connections

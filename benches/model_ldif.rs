@@ -2,8 +2,7 @@
 //! entries to models (and back).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use annexr_model::ldif::{parse_entries, write_entries};
-use annexr_model::{Configuration, Dn, LdapEntry, UniqueAeTitle};
+use annexr_model::{Configuration, Dn, LdapEntry, UniqueAeTitle, parse_entries, write_entries};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -14,7 +13,7 @@ fn entries(n: usize) -> Vec<LdapEntry> {
     let mut i = 0;
     while cfg.to_entries().len() < n {
         let d =
-            annexr_model::sample::modality(&format!("device-{i}"), &format!("D{i}AE"), 3).unwrap();
+            annexr_model::sample_modality(&format!("device-{i}"), &format!("D{i}AE"), 3).unwrap();
         cfg.unique_ae_titles
             .extend(d.ae_titles().cloned().map(UniqueAeTitle::new));
         cfg.devices.push(d);

@@ -48,7 +48,7 @@ fn main() {
     };
 
     // The device: 10 AEs, 4 connections.
-    let mut device = annexr_model::sample::modality("CT-BENCH", "BN", 10).unwrap();
+    let mut device = annexr_model::sample_modality("CT-BENCH", "BN", 10).unwrap();
     // The sample carries dcm4che extension classes the lab schema lacks.
     device.extensions = Default::default();
     for ae in &mut device.network_aes {
@@ -65,7 +65,7 @@ fn main() {
     };
     let layout = Layout::at(Dn::parse(&slapd.config_dn()).unwrap());
     slapd
-        .ldapadd(&annexr_model::ldif::export_device(&device, &layout))
+        .ldapadd(&annexr_model::export_device(&device, &layout))
         .unwrap();
     let (ldap_addr, _ldap_relay) = relay(slapd.addr());
     let Some(dns) = or_skip(

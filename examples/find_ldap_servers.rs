@@ -71,12 +71,12 @@ fn main() {
             eprintln!("{e}");
             std::process::exit(2)
         })
-        .with_timeout(Duration::from_secs(2));
+        .timeout(Duration::from_secs(2));
     if ldaps {
-        config = config.with_ldap_services(vec![Service::Ldaps, Service::Ldap]);
+        config = config.ldap_services(vec![Service::Ldaps, Service::Ldap]);
     }
     if strict {
-        config = config.with_nearest(Nearest::Off);
+        config = config.nearest(Nearest::Off);
     }
     let discoverer = SrvDiscoverer::new(config).unwrap_or_else(|e| {
         eprintln!("{e}");

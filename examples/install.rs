@@ -35,9 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_connection(NetworkConnection::new("dicom", &host, Some(port)))
         .with_ae(
             NetworkAe::new(title)
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true)
-                .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
+                .with_transfer_capability(TransferCapability::verification(TransferRole::Scp)),
         );
 
     let mut config = StartupConfig::default();

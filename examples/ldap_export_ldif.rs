@@ -13,7 +13,7 @@ use common::settings;
 
 use annexr_ldap::DeviceLookup;
 use annexr_ldap::blocking::LdapClient;
-use annexr_model::ldif::export_device;
+use annexr_model::export_device;
 
 fn main() {
     let (config, args, _lab) = settings();

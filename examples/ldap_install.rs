@@ -13,8 +13,9 @@ use common::settings;
 
 use annexr_ldap::blocking::LdapClient;
 use annexr_ldap::{DeviceLookup, InstallOutcome, InstallPlan};
-use annexr_model::model::{TransferCapability, TransferRole};
-use annexr_model::{AeTitle, Device, NetworkAe, NetworkConnection};
+use annexr_model::{
+    AeTitle, Device, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+};
 
 fn main() {
     let (config, args, _lab) = settings();
@@ -41,10 +42,10 @@ fn main() {
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(11120)))
         .with_ae(
             NetworkAe::new(AeTitle::new("US1").unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true)
-                .transfer_capability(TransferCapability::verification(TransferRole::Scu))
-                .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
+                .with_transfer_capability(TransferCapability::verification(TransferRole::Scu))
+                .with_transfer_capability(TransferCapability::verification(TransferRole::Scp)),
         );
     let plan = InstallPlan::new(device).journal(&journal);
     let r = client.install(&plan).unwrap_or_else(|e| fail(e));

@@ -25,7 +25,7 @@ fn main() {
             return;
         };
         let target = Target::new("127.0.0.1", scp.addr().port(), scp.ae_title(), "ANNEXR");
-        let opts = ProbeOptions::default().propose(ProposedContext::new(
+        let opts = ProbeOptions::default().with_context(ProposedContext::new(
             "1.2.840.10008.5.1.4.1.1.2",
             [annexr_probe::EXPLICIT_VR_LE],
         ));
@@ -46,7 +46,7 @@ fn main() {
             "--propose" => {
                 i += 1;
                 let (sop, ts) = args[i].split_once('=').expect("--propose SOP=TS[,TS...]");
-                opts = opts.propose(ProposedContext::new(sop, ts.split(',')));
+                opts = opts.with_context(ProposedContext::new(sop, ts.split(',')));
             }
             "--tls" => {
                 i += 1;
@@ -78,7 +78,7 @@ fn main() {
     let calling = rest.first().map_or("ANNEXR", String::as_str);
     let mut target = Target::new(host, port.parse().expect("port"), called, calling);
     if let Some(t) = tls {
-        target = target.with_tls(t);
+        target = target.tls(t);
     }
     match annexr_probe::blocking::Prober::new().and_then(|prober| prober.probe(&target, &opts)) {
         Ok(report) if json => println!("{}", report.to_json()),

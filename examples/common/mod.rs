@@ -3,9 +3,10 @@
 
 use annexr_lab::{Slapd, or_skip};
 use annexr_ldap::ClientConfig;
-use annexr_model::ldif::export_device;
-use annexr_model::model::{TransferCapability, TransferRole};
-use annexr_model::{AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection};
+use annexr_model::{
+    AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+    export_device,
+};
 
 /// Connection settings from the command line (`--url`, `--bind-dn`, `--base`,
 /// `--ca`, `--starttls`; the password from `ANNEXR_LDAP_PASSWORD`, so it is
@@ -46,9 +47,9 @@ pub fn settings() -> (ClientConfig, Vec<String>, Option<Slapd>) {
                     .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
                     .with_ae(
                         NetworkAe::new(AeTitle::new(title).unwrap())
-                            .connection("dicom")
+                            .with_connection("dicom")
                             .roles(true, true)
-                            .transfer_capability(TransferCapability::verification(
+                            .with_transfer_capability(TransferCapability::verification(
                                 TransferRole::Scp,
                             )),
                     );

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use annexr_dhcp::options::{self, split_options};
+use annexr_dhcp::internal::options::{self, split_options};
 use annexr_dhcp::{Client, ClientConfig, Event, Lease, LeaseSource, Mac};
 use libfuzzer_sys::fuzz_target;
 
@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = lease.prefix_len();
         let _ = (lease.t1(), lease.t2());
     }
-    let _ = annexr_dhcp::client::decode_lease(data);
+    let _ = annexr_dhcp::internal::decode_lease(data);
     if data.len() >= 34 {
         let mut mac = [0u8; 6];
         mac.copy_from_slice(&data[28..34]);

@@ -295,7 +295,7 @@ fn device_name(config: &StartupConfig, given: Option<String>) -> Result<String> 
 fn read_local(path: &PathBuf) -> Result<annexr_model::Device> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| (exit::USAGE, format!("cannot read {}: {e}", path.display())))?;
-    annexr_model::store::from_json(&text)
+    annexr_model::device_from_json(&text)
         .map_err(|e| (exit::USAGE, format!("{}: {e}", path.display())))
 }
 
@@ -882,7 +882,7 @@ async fn export_ldif(config: StartupConfig, args: ExportArgs, json_out: bool) ->
     let layout = client.locate().await.map_err(failed)?.value;
     match client.load_device(&name).await.map_err(failed)?.value {
         DeviceLookup::Found(device) => {
-            let ldif = annexr_model::ldif::export_device(&device, &layout);
+            let ldif = annexr_model::export_device(&device, &layout);
             emit(json_out, &json!({ "device": name, "ldif": ldif }), &ldif);
             Ok(exit::OK)
         }
@@ -900,7 +900,7 @@ async fn import_ldif(config: StartupConfig, args: ImportArgs, json_out: bool) ->
             format!("cannot read {}: {e}", args.file.display()),
         )
     })?;
-    let entries = annexr_model::ldif::parse_entries(&text)
+    let entries = annexr_model::parse_entries(&text)
         .map_err(|e| (exit::USAGE, format!("{}: {e}", args.file.display())))?;
     // Each device with its subtree is installed the way R.1.2.2 installs:
     // titles registered first, then the device, connections and AEs.

@@ -30,8 +30,8 @@ pub(crate) struct SchemaArgs {
 /// Writes the schema; the exit code says whether it could.
 pub(crate) fn run(args: SchemaArgs) -> u8 {
     let text = match args.format {
-        SchemaFormat::Openldap => annexr_model::schema::openldap_schema(),
-        SchemaFormat::Ldif => annexr_model::schema::openldap_schema_ldif(),
+        SchemaFormat::Openldap => annexr_model::openldap_schema(),
+        SchemaFormat::Ldif => annexr_model::openldap_schema_ldif(),
     };
     let written = match &args.output {
         Some(path) => std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display())),

@@ -71,7 +71,7 @@ pub(crate) async fn run(
         .peer_device_types(types)
         .options(options);
     for peer in args.peers {
-        builder = builder.peer(peer);
+        builder = builder.with_peer(peer);
     }
     if args.update_store {
         let Some(path) = &config.store.path else {

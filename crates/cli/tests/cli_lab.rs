@@ -466,15 +466,15 @@ fn write_local(dir: &std::path::Path, name: &str, title: &str, serial: &str) -> 
         ))
         .with_ae(
             annexr_model::NetworkAe::new(annexr_model::AeTitle::new(title).unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true)
-                .transfer_capability(annexr_model::TransferCapability::verification(
+                .with_transfer_capability(annexr_model::TransferCapability::verification(
                     annexr_model::TransferRole::Scp,
                 )),
         );
     device.device_serial_number = Some(serial.into());
     let path = dir.join(format!("{name}-{serial}.json"));
-    std::fs::write(&path, annexr_model::store::to_json(&device)).unwrap();
+    std::fs::write(&path, annexr_model::device_to_json(&device)).unwrap();
     path.display().to_string()
 }
 

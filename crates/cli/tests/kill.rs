@@ -41,12 +41,12 @@ fn write_device(dir: &Path, i: usize) -> (String, std::path::PathBuf) {
         ))
         .with_ae(
             NetworkAe::new(AeTitle::new(&format!("MRK{i:03}")).unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true)
-                .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
+                .with_transfer_capability(TransferCapability::verification(TransferRole::Scp)),
         );
     let path = dir.join(format!("{name}.json"));
-    std::fs::write(&path, annexr_model::store::to_json(&device)).unwrap();
+    std::fs::write(&path, annexr_model::device_to_json(&device)).unwrap();
     (name, path)
 }
 

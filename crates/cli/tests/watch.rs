@@ -19,7 +19,7 @@ fn device(name: &str, title: &str, port: u16) -> Device {
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
         .with_ae(
             NetworkAe::new(AeTitle::new(title).unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true),
         )
 }
@@ -29,11 +29,11 @@ fn slapd() -> Option<Slapd> {
     or_skip(
         Slapd::builder()
             .sync_provider(true)
-            .seed_ldif(&annexr_model::ldif::export_device(
+            .seed_ldif(&annexr_model::export_device(
                 &device("CT-WATCH", "CTW", 11112),
                 &layout,
             ))
-            .seed_ldif(&annexr_model::ldif::export_device(
+            .seed_ldif(&annexr_model::export_device(
                 &device("ARCHIVE-W", "ARCHW", 11120),
                 &layout,
             ))

@@ -8,6 +8,7 @@ use crate::Error;
 
 /// Why a string is not an AE title.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AeTitleError {
     /// Nothing but spaces (or nothing at all).
     #[error("empty or all spaces")]

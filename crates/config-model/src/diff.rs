@@ -15,6 +15,7 @@ use crate::{AeTitle, Dn, LdapEntry};
 
 /// Which object of the device a change is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ObjectRef {
     /// The device entry.
     Device,
@@ -49,6 +50,7 @@ impl fmt::Display for ObjectRef {
 
 /// One difference, stated as what must happen to the old side to become the new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Change {
     /// The object exists only on the new side.
     Added {
@@ -205,6 +207,7 @@ pub fn diff(old: &Device, new: &Device, layout: &Layout) -> Vec<Change> {
 
 /// How [`operations`] writes attribute changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ModifyStyle {
     /// `replace` with the new values: last writer wins.
     Replace,
@@ -296,7 +299,7 @@ mod tests {
 
     #[test]
     fn no_changes_for_equal_or_reordered() {
-        let d = sample::modality("ct-1", "CT", 3).unwrap();
+        let d = sample::sample_modality("ct-1", "CT", 3).unwrap();
         assert!(diff(&d, &d, &layout()).is_empty());
         let mut r = d.clone();
         r.network_aes.reverse();
@@ -306,7 +309,7 @@ mod tests {
 
     #[test]
     fn typed_changes_and_operations() {
-        let old = sample::modality("ct-1", "CT", 3).unwrap();
+        let old = sample::sample_modality("ct-1", "CT", 3).unwrap();
         let mut new = old.clone();
         new.network_aes[1].association_acceptor = true;
         new.network_aes.remove(2);

@@ -4,6 +4,7 @@ use crate::aetitle::AeTitleError;
 
 /// Everything that can go wrong in the model: parsing, mapping, validation, store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An AE title broke a rule of PS3.5 (AE value representation).
     #[error("AE title {value:?}: {reason}")]

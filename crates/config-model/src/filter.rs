@@ -35,6 +35,7 @@ pub fn escape_filter_bytes(v: &[u8]) -> String {
 
 /// A search filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Filter {
     /// `(&…)`
     And(Vec<Filter>),

@@ -15,6 +15,8 @@ use crate::{Dn, Error, LdapEntry, Rdn, Result};
 
 /// One LDIF record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Closed by RFC 2849: a content record or one of its four change types.
+#[allow(clippy::exhaustive_enums)]
 pub enum LdifRecord {
     /// A content record (no `changetype`): an entry as a dump lists it.
     Content(LdapEntry),
@@ -56,6 +58,8 @@ impl LdifRecord {
 
 /// The operation of one [`Modification`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+// Closed by RFC 4511 (add, delete, replace) and RFC 4525 (increment).
+#[allow(clippy::exhaustive_enums)]
 pub enum ModOp {
     /// `add:` values (fails if a value exists).
     Add,
@@ -586,7 +590,7 @@ facsimiletelephonenumber: +1 408 555 9876\n\
 
     #[test]
     fn export_is_in_dependency_order() {
-        let d = sample::modality("ct-1", "CT", 3).unwrap();
+        let d = sample::sample_modality("ct-1", "CT", 3).unwrap();
         let layout = Layout::under(&Dn::parse("dc=example,dc=org").unwrap());
         let text = export_device(&d, &layout);
         let entries = parse_entries(&text).unwrap();

@@ -926,7 +926,7 @@ mod tests {
 
     #[test]
     fn device_round_trips_through_entries() {
-        let d = sample::modality("ct-1", "CT", 3).unwrap();
+        let d = sample::sample_modality("ct-1", "CT", 3).unwrap();
         let entries = d.to_entries(&layout());
         assert_eq!(entries.len(), 1 + 2 + 3 * 4 + 1);
         assert_eq!(
@@ -1113,7 +1113,7 @@ mod tests {
     fn configuration_round_trips() {
         let mut cfg = Configuration::new(&Dn::parse("dc=example,dc=org").unwrap());
         for (n, p) in [("ct-1", "CT"), ("mr-1", "MR")] {
-            let d = sample::modality(n, p, 2).unwrap();
+            let d = sample::sample_modality(n, p, 2).unwrap();
             cfg.unique_ae_titles
                 .extend(d.ae_titles().cloned().map(UniqueAeTitle::new));
             cfg.devices.push(d);

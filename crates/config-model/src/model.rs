@@ -89,6 +89,8 @@ impl UniqueAeTitle {
 
 /// `dicomTransferRole`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+// Closed by PS3.15 H.1.3 (dicomTransferRole is SCU or SCP).
+#[allow(clippy::exhaustive_enums)]
 pub enum TransferRole {
     /// Service class user.
     #[serde(rename = "SCU")]
@@ -298,7 +300,7 @@ impl NetworkAe {
     }
 
     /// Builder: reference the device's connection `name`.
-    pub fn connection(mut self, name: &str) -> Self {
+    pub fn with_connection(mut self, name: &str) -> Self {
         self.connections.push(name.to_string());
         self
     }
@@ -311,7 +313,7 @@ impl NetworkAe {
     }
 
     /// Builder: add a transfer capability.
-    pub fn transfer_capability(mut self, tc: TransferCapability) -> Self {
+    pub fn with_transfer_capability(mut self, tc: TransferCapability) -> Self {
         self.transfer_capabilities.push(tc);
         self
     }

@@ -8,7 +8,7 @@ use crate::{AeTitle, Attribute, Dn, LdapEntry, Result};
 /// dcm4che-style vendor extension on the device and the first AE.
 ///
 /// `prefix` plus the AE number must make a valid AE title (≤ 16 characters).
-pub fn modality(name: &str, prefix: &str, aes: usize) -> Result<Device> {
+pub fn sample_modality(name: &str, prefix: &str, aes: usize) -> Result<Device> {
     let mut d = Device::new(name)
         .with_device_type("CT")
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(11112)))
@@ -33,12 +33,12 @@ pub fn modality(name: &str, prefix: &str, aes: usize) -> Result<Device> {
     });
     for i in 1..=aes {
         let mut ae = NetworkAe::new(AeTitle::new(&format!("{prefix}{i}"))?)
-            .connection("dicom")
+            .with_connection("dicom")
             .roles(true, i == 1)
             .description(&format!("AE number {i}"))
-            .transfer_capability(TransferCapability::verification(TransferRole::Scu))
-            .transfer_capability(TransferCapability::verification(TransferRole::Scp))
-            .transfer_capability(TransferCapability::new(
+            .with_transfer_capability(TransferCapability::verification(TransferRole::Scu))
+            .with_transfer_capability(TransferCapability::verification(TransferRole::Scp))
+            .with_transfer_capability(TransferCapability::new(
                 "CT Image Storage SCU",
                 "1.2.840.10008.5.1.4.1.1.2",
                 TransferRole::Scu,

@@ -14,6 +14,8 @@ pub const OBJECT_CLASS_ARC: &str = "1.2.840.10008.15.0.4";
 
 /// LDAP attribute syntaxes used by the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Closed: the syntaxes the PS3.15 H.1.3 schema uses, which this crate's tables fix.
+#[allow(clippy::exhaustive_enums)]
 pub enum Syntax {
     /// Directory String (UTF-8), 1.3.6.1.4.1.1466.115.121.1.15.
     DirectoryString,
@@ -48,6 +50,8 @@ impl Syntax {
 
 /// Equality matching of an attribute type (the SUBSTR rule follows from it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Closed: the matching rules the PS3.15 H.1.3 schema uses, which this crate's tables fix.
+#[allow(clippy::exhaustive_enums)]
 pub enum Equality {
     /// caseIgnoreMatch (+ caseIgnoreSubstringsMatch).
     CaseIgnore,

@@ -31,7 +31,7 @@ struct StoreIn {
 }
 
 /// The device as a store file (pretty-printed JSON).
-pub fn to_json(device: &Device) -> String {
+pub fn device_to_json(device: &Device) -> String {
     let out = StoreOut {
         format: STORE_FORMAT,
         version: STORE_VERSION,
@@ -43,7 +43,7 @@ pub fn to_json(device: &Device) -> String {
 }
 
 /// Reads a store file of this or any older version.
-pub fn from_json(text: &str) -> Result<Device> {
+pub fn device_from_json(text: &str) -> Result<Device> {
     let mut v: Value =
         serde_json::from_str(text).map_err(|e| Error::Store(format!("not JSON: {e}")))?;
     match v.get("format").and_then(Value::as_str) {
@@ -84,15 +84,15 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let d = sample::modality("ct-1", "CT", 3).unwrap();
-        let text = to_json(&d);
+        let d = sample::sample_modality("ct-1", "CT", 3).unwrap();
+        let text = device_to_json(&d);
         assert!(text.contains("\"format\": \"annexr-device\""));
         assert!(text.contains("\"version\": 1"));
         assert!(
             text.contains("\"base64\""),
             "vendor data that is not UTF-8 is base64"
         );
-        assert_eq!(from_json(&text).unwrap(), d);
+        assert_eq!(device_from_json(&text).unwrap(), d);
     }
 
     #[test]
@@ -100,7 +100,7 @@ mod tests {
         let minimal = r#"{"format":"annexr-device","version":1,"device":{"name":"ct-1","installed":true,
             "network_aes":[{"ae_title":"CT1","connections":["dicom"],"association_initiator":true,
             "association_acceptor":false}],"some_future_field":42}}"#;
-        let d = from_json(minimal).unwrap();
+        let d = device_from_json(minimal).unwrap();
         assert_eq!(d.network_aes[0].ae_title, "CT1");
         assert!(d.connections.is_empty());
         for (text, needle) in [
@@ -116,7 +116,7 @@ mod tests {
                 "device",
             ),
         ] {
-            let e = from_json(text).unwrap_err().to_string();
+            let e = device_from_json(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
     }

@@ -8,6 +8,7 @@ use crate::{AeTitle, schema::attr};
 
 /// One broken rule, naming the object and the attribute.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValidationError {
     /// The device name is empty.
     #[error("device name is empty")]
@@ -315,13 +316,13 @@ mod tests {
             .with_connection(NetworkConnection::new("bad", "no such host", Some(0)).installed(true))
             .with_ae(
                 NetworkAe::new(aet("CT1"))
-                    .connection("DICOM")
+                    .with_connection("DICOM")
                     .roles(true, true),
             )
             .with_ae(
                 NetworkAe::new(aet("CT1"))
-                    .connection("missing")
-                    .transfer_capability(TransferCapability::new(
+                    .with_connection("missing")
+                    .with_transfer_capability(TransferCapability::new(
                         "x",
                         "1.2.x",
                         TransferRole::Scu,
@@ -366,8 +367,8 @@ mod tests {
             .with_connection(NetworkConnection::new("dicom", "10.0.0.1", Some(11112)))
             .with_ae(
                 NetworkAe::new(aet("OK"))
-                    .connection("dicom")
-                    .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
+                    .with_connection("dicom")
+                    .with_transfer_capability(TransferCapability::verification(TransferRole::Scp)),
             );
         assert_eq!(ok.validate(), Ok(()));
     }

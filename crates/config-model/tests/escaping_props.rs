@@ -2,10 +2,9 @@
 //! model, and hostile names never change the structure of a DN or a filter.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use annexr_model::ldif::{parse_entries, write_entries};
 use annexr_model::{
     AeTitle, Device, Dn, Filter, Layout, LdapEntry, NetworkAe, NetworkConnection,
-    escape_filter_value,
+    escape_filter_value, parse_entries, write_entries,
 };
 use proptest::prelude::*;
 
@@ -94,12 +93,12 @@ proptest! {
         prop_assert_eq!(aet.as_str(), title.trim_matches(' '));
         let mut d = Device::new(&name)
             .with_connection(NetworkConnection::new(&name, "127.0.0.1", Some(104)))
-            .with_ae(NetworkAe::new(aet).connection(&name).roles(true, true));
+            .with_ae(NetworkAe::new(aet).with_connection(&name).roles(true, true));
         d.description = Some(desc);
         let layout = Layout::under(&Dn::parse("dc=example,dc=org").unwrap());
         let entries = parse_entries(&write_entries(&d.to_entries(&layout))).unwrap();
         prop_assert_eq!(&Device::from_entries(&entries).unwrap(), &d);
-        prop_assert_eq!(annexr_model::store::from_json(&annexr_model::store::to_json(&d)).unwrap(), d);
+        prop_assert_eq!(annexr_model::device_from_json(&annexr_model::device_to_json(&d)).unwrap(), d);
     }
 
     #[test]

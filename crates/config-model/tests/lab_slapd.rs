@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use annexr_lab::{Slapd, or_skip};
-use annexr_model::diff::{ModifyStyle, diff, operations};
-use annexr_model::ldif::{export_device, parse_entries, write_ldif};
-use annexr_model::model::*;
-use annexr_model::{AeTitle, Attribute, Configuration, Dn, Filter, Layout, LdapEntry};
+use annexr_model::{
+    AeTitle, Attribute, Configuration, ConfigurationRoot, Device, Dn, Extensions, Filter, Layout,
+    LdapEntry, ModifyStyle, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+    UniqueAeTitle, diff, export_device, operations, parse_entries, write_ldif,
+};
 
 fn aet(s: &str) -> AeTitle {
     AeTitle::new(s).unwrap()
@@ -16,7 +17,7 @@ fn aet(s: &str) -> AeTitle {
 /// A device with 3 AEs, 2 connections and transfer capabilities, whose extensions
 /// use classes the lab's schema has (stock `extensibleObject`, `applicationProcess`).
 fn device(name: &str, prefix: &str) -> Device {
-    let mut d = annexr_model::sample::modality(name, prefix, 3).unwrap();
+    let mut d = annexr_model::sample_modality(name, prefix, 3).unwrap();
     d.extensions = Extensions {
         object_classes: vec!["extensibleObject".into()],
         attributes: vec![Attribute {
@@ -103,7 +104,7 @@ fn diff_operations_apply_with_ldapmodify_and_guard_against_concurrent_edits() {
     let again = operations(
         &diff(&old, &new, &l)
             .into_iter()
-            .filter(|c| matches!(c, annexr_model::diff::Change::Modified { .. }))
+            .filter(|c| matches!(c, annexr_model::Change::Modified { .. }))
             .collect::<Vec<_>>(),
         ModifyStyle::Guarded,
     );
@@ -114,8 +115,8 @@ fn diff_operations_apply_with_ldapmodify_and_guard_against_concurrent_edits() {
 
 #[test]
 fn modrdn_and_delete_records_apply_with_ldapmodify() {
-    use annexr_model::ldif::LdifRecord;
-    use annexr_model::{Rdn, mapping};
+    use annexr_model::LdifRecord;
+    use annexr_model::Rdn;
     let Some(slapd) = or_skip(Slapd::builder().read_only(false).start()) else {
         return;
     };
@@ -123,7 +124,7 @@ fn modrdn_and_delete_records_apply_with_ldapmodify() {
     let d = device("us-1", "US");
     slapd.ldapadd(&export_device(&d, &l)).unwrap();
     let dev_dn = d.dn(&l);
-    let ae_dn = mapping::ae_dn(&dev_dn, &aet("US1"));
+    let ae_dn = annexr_model::ae_dn(&dev_dn, &aet("US1"));
     let records = vec![
         LdifRecord::ModRdn {
             dn: ae_dn.child("cn", "CT Image Storage SCU"),
@@ -172,12 +173,12 @@ fn hostile_names_stay_values_in_dns_and_filters() {
         ))
         .with_ae(
             NetworkAe::new(aet("*)(OBJECTCLASS=*"))
-                .connection("*)(objectClass=*")
+                .with_connection("*)(objectClass=*")
                 .roles(true, true),
         )
         .with_ae(
             NetworkAe::new(aet("a,b=c"))
-                .connection("*)(objectClass=*")
+                .with_connection("*)(objectClass=*")
                 .roles(true, false),
         );
     assert_eq!(hostile.validate(), Ok(()));
@@ -261,10 +262,10 @@ fn seed_model() -> Device {
         ))
         .with_ae(
             NetworkAe::new(aet("MR-2"))
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true)
                 .installed(false)
-                .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
+                .with_transfer_capability(TransferCapability::verification(TransferRole::Scp)),
         );
     d.description = Some("MR scanner, basement".into());
     d.manufacturer = Some("ACME".into());

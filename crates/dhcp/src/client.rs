@@ -152,7 +152,7 @@ impl ClientConfig {
     }
 
     /// Sets option 12 (checked: 1–63 letters, digits, hyphens).
-    pub fn with_host_name(mut self, name: &str) -> Result<ClientConfig, Error> {
+    pub fn host_name(mut self, name: &str) -> Result<ClientConfig, Error> {
         let ok = !name.is_empty()
             && name.len() <= 63
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -166,14 +166,14 @@ impl ClientConfig {
     }
 
     /// Sets option 81 (checked as a DNS name).
-    pub fn with_fqdn(mut self, fqdn: &str) -> Result<ClientConfig, Error> {
+    pub fn fqdn(mut self, fqdn: &str) -> Result<ClientConfig, Error> {
         fqdn_name(fqdn).map_err(|e| Error::Config(format!("FQDN {fqdn:?}: {e}")))?;
         self.fqdn = Some(fqdn.trim_end_matches('.').to_owned());
         Ok(self)
     }
 
     /// Sets option 60.
-    pub fn with_vendor_class(mut self, class: &[u8]) -> ClientConfig {
+    pub fn vendor_class(mut self, class: &[u8]) -> ClientConfig {
         self.vendor_class = Some(class.to_vec());
         self
     }
@@ -181,7 +181,7 @@ impl ClientConfig {
     /// Sets option 61 (e.g. [`hardware_client_id`] to act as the OS client
     /// would; such a binding is then never released, see
     /// [`ClientConfig::owns_its_binding`]).
-    pub fn with_client_id(mut self, id: Vec<u8>) -> ClientConfig {
+    pub fn client_id(mut self, id: Vec<u8>) -> ClientConfig {
         self.client_id = id;
         self
     }
@@ -201,6 +201,8 @@ fn fqdn_name(fqdn: &str) -> Result<dhcproto::Name, dhcproto::NameError> {
 
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Closed by RFC 2131 4.1: a client broadcasts or sends to one server.
+#[allow(clippy::exhaustive_enums)]
 pub enum Destination {
     /// 255.255.255.255:67 on the interface.
     Broadcast,
@@ -210,6 +212,7 @@ pub enum Destination {
 
 /// One message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Outgoing {
     /// DHCP message type.
     pub kind: MessageType,
@@ -223,6 +226,7 @@ pub struct Outgoing {
 
 /// Why an address was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LossReason {
     /// The lease expired without renewal (Annex F Maintain Lease).
     Expired,
@@ -236,6 +240,7 @@ pub enum LossReason {
 
 /// Why a received packet was ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ignored {
     /// Not a DHCP message.
     Undecodable(CodecError),
@@ -280,6 +285,7 @@ impl Ignored {
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Send a message.
     Send(Outgoing),
@@ -318,6 +324,7 @@ pub enum Action {
 
 /// What happens to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// Begin (from INIT, INIT-REBOOT or INFORM).
     Start,
@@ -333,6 +340,7 @@ pub enum Event<'a> {
 
 /// The RFC 2131 state names (plus the INFORM ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StateName {
     /// INIT.
     Init,

@@ -97,9 +97,9 @@ fn with_option(p: &[u8], code: u8, value: &[u8]) -> Vec<u8> {
 
 fn config_for(p: &[u8]) -> ClientConfig {
     ClientConfig::new(mac_of(p))
-        .with_host_name("ct-scanner-1")
+        .host_name("ct-scanner-1")
         .unwrap()
-        .with_fqdn("ct-scanner-1.hospital.example")
+        .fqdn("ct-scanner-1.hospital.example")
         .unwrap()
 }
 
@@ -727,10 +727,10 @@ fn offer_without_server_id_or_address_is_ignored() {
 #[test]
 fn config_rejects_bad_names() {
     let cfg = ClientConfig::new(Mac([2, 0, 0, 0, 0, 1]));
-    assert!(cfg.clone().with_host_name("bad name").is_err());
-    assert!(cfg.clone().with_host_name("").is_err());
-    assert!(cfg.clone().with_fqdn(&"a".repeat(70)).is_err());
-    assert!(cfg.with_fqdn("ct1.hospital.example").is_ok());
+    assert!(cfg.clone().host_name("bad name").is_err());
+    assert!(cfg.clone().host_name("").is_err());
+    assert!(cfg.clone().fqdn(&"a".repeat(70)).is_err());
+    assert!(cfg.fqdn("ct1.hospital.example").is_ok());
 }
 
 #[test]
@@ -852,7 +852,7 @@ fn release_only_own_lease() {
     assert_eq!(raw.get(61), Some(&crate::client::annexr_client_id(mac)[..]));
 
     // The OS client's identity (01:MAC): nothing is released or removed.
-    let os_like = config_for(DNSMASQ_OFFER).with_client_id(crate::client::hardware_client_id(mac));
+    let os_like = config_for(DNSMASQ_OFFER).client_id(crate::client::hardware_client_id(mac));
     assert!(!os_like.owns_its_binding());
     let mut rng = Script::new(&[xid_of(DNSMASQ_OFFER)]);
     let c = Client::new(os_like);
@@ -880,9 +880,9 @@ fn fqdn_option_sanitized() {
     // The label is accepted as option 12 and option 81 and goes on the wire.
     let label = dns_label("CT 7").unwrap();
     let cfg = ClientConfig::new(Mac([2, 0, 0, 0, 0, 7]))
-        .with_host_name(&label)
+        .host_name(&label)
         .unwrap()
-        .with_fqdn(&format!("{label}.hospital.example"))
+        .fqdn(&format!("{label}.hospital.example"))
         .unwrap();
     let mut rng = Script::new(&[1]);
     let (_, a) = Client::new(cfg).handle(Event::Start, s(0), &mut rng);

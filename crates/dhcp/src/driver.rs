@@ -64,6 +64,7 @@ pub fn open_socket(interface: &str) -> Result<UdpSocket, Error> {
 
 /// What the driver saw happen (besides packets sent).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Happened {
     /// A lease was configured (`renewed`: the same address again).
     Bound {

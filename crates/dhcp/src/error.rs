@@ -7,6 +7,7 @@ use std::time::Duration;
 
 /// A received message that cannot be a DHCP message at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CodecError {
     /// Shorter than the fixed BOOTP header plus the magic cookie.
     #[error("message of {len} bytes is shorter than a DHCP header")]
@@ -32,6 +33,7 @@ pub enum CodecError {
 
 /// Everything that can go wrong in the DHCP client and lease sources.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Socket setup or I/O on the interface failed.
     #[error("DHCP on interface {interface}: {step}: {cause}")]

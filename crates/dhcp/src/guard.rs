@@ -28,6 +28,7 @@ pub struct Remembered {
 
 /// The warning for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AddressChanged {
     /// The interface.
     pub interface: String,
@@ -51,7 +52,7 @@ impl fmt::Display for AddressChanged {
 }
 
 /// Compares this boot's lease with the remembered one.
-pub fn check(
+pub fn address_changed(
     previous: Option<&Remembered>,
     interface: &str,
     mac: Mac,
@@ -177,7 +178,7 @@ impl LeaseMemory {
         lease: &Lease,
     ) -> Result<Option<AddressChanged>, Error> {
         let previous = self.load()?;
-        let warning = check(previous.as_ref(), interface, mac, lease);
+        let warning = address_changed(previous.as_ref(), interface, mac, lease);
         if let Some(w) = &warning {
             tracing::warn!("{w}");
         }
@@ -251,9 +252,12 @@ mod tests {
             mac: MAC,
             address: Ipv4Addr::new(10, 231, 0, 100),
         };
-        assert_eq!(check(Some(&prev), "eth1", MAC, &lease(7)), None);
-        assert_eq!(check(Some(&prev), "eth0", Mac([2; 6]), &lease(7)), None);
-        assert!(check(Some(&prev), "eth0", MAC, &lease(7)).is_some());
+        assert_eq!(address_changed(Some(&prev), "eth1", MAC, &lease(7)), None);
+        assert_eq!(
+            address_changed(Some(&prev), "eth0", Mac([2; 6]), &lease(7)),
+            None
+        );
+        assert!(address_changed(Some(&prev), "eth0", MAC, &lease(7)).is_some());
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("m"), "garbage").unwrap();
         assert_eq!(LeaseMemory::new(dir.path().join("m")).load().unwrap(), None);

@@ -10,6 +10,7 @@ use crate::options::{self, ClientFqdn, RawOptions, Route, code};
 
 /// Where a lease came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LeaseSource {
     /// This crate's own client (DISCOVER/REQUEST or INIT-REBOOT).
     Dhcp,
@@ -59,6 +60,7 @@ impl std::str::FromStr for Mac {
 
 /// The result of DHCP (or of a lease file, or static configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Lease {
     /// Where it came from.
     pub source: LeaseSource,

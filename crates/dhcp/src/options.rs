@@ -186,6 +186,7 @@ pub fn split_options(packet: &[u8]) -> Result<RawOptions, CodecError> {
 
 /// Why one option value could not be typed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OptionError {
     /// The value has the wrong length for its type.
     #[error("length {len} is not valid for this option")]

@@ -14,6 +14,7 @@ use crate::lease::Lease;
 
 /// What applying a lease found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Applied {
     /// The lease is in use.
     Applied,

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use std::os::unix::process::CommandExt;
 
-use annexr_dhcp::client::Ignored;
-use annexr_dhcp::driver::{Driver, Happened};
-use annexr_dhcp::guard::{LeaseMemory, Remembered};
-use annexr_dhcp::os::{Applied, Apply, IpCommand, ReportOnly};
+use annexr_dhcp::Ignored;
+use annexr_dhcp::{Applied, Apply, IpCommand, ReportOnly};
 use annexr_dhcp::{Client, ClientConfig, Error, Lease, Mac, StateName};
+use annexr_dhcp::{Driver, Happened};
+use annexr_dhcp::{LeaseMemory, Remembered};
 use annexr_lab::{DhcpLab, DhcpServer, or_skip};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -39,9 +39,9 @@ fn mac_of(ifname: &str) -> Mac {
 
 fn config(ifname: &str) -> ClientConfig {
     ClientConfig::new(mac_of(ifname))
-        .with_host_name("ct-scanner-1")
+        .host_name("ct-scanner-1")
         .unwrap()
-        .with_fqdn("ct-scanner-1.hospital.example")
+        .fqdn("ct-scanner-1.hospital.example")
         .unwrap()
 }
 
@@ -579,7 +579,7 @@ kill $pid; exit 1",
         lab.server_log()
     );
     let text = std::fs::read_to_string(&out).unwrap();
-    let lease = annexr_dhcp::sources::read_networkd(&out).unwrap();
+    let lease = annexr_dhcp::read_networkd(&out).unwrap();
     let e = lab.expected();
     assert_eq!(lease.source, annexr_dhcp::LeaseSource::SystemdNetworkd);
     assert!(
@@ -657,7 +657,7 @@ fn dhclient_lease_file_from_a_real_dhclient() {
     }
     assert!(status.status.success(), "dhclient: {status:?}");
     let text = std::fs::read_to_string(&leases).unwrap();
-    let lease = annexr_dhcp::sources::read_dhclient(&leases, Some(&ifname)).unwrap();
+    let lease = annexr_dhcp::read_dhclient(&leases, Some(&ifname)).unwrap();
     let e = lab.expected();
     assert_eq!(lease.source, annexr_dhcp::LeaseSource::Dhclient);
     assert!(
@@ -771,11 +771,7 @@ fn dhcp_stats_stay_bounded() {
             })
         })
         .unwrap();
-    assert_eq!(
-        stats.ignored.len(),
-        annexr_dhcp::driver::RECENT,
-        "{stats:?}"
-    );
+    assert_eq!(stats.ignored.len(), annexr_dhcp::RECENT, "{stats:?}");
     assert!(
         stats.ignored.total() >= FLOOD as u64,
         "{}",
@@ -792,7 +788,7 @@ fn dhcp_stats_stay_bounded() {
         stats.ignored_by_kind
     );
     assert!(stats.ignored.iter().all(|i| *i == Ignored::NotWaiting));
-    assert!(stats.sent.len() <= annexr_dhcp::driver::RECENT);
+    assert!(stats.sent.len() <= annexr_dhcp::RECENT);
     assert_eq!(stats.sent_by_kind.get("RELEASE"), Some(&1));
 }
 
@@ -810,8 +806,8 @@ fn release_only_own_lease() {
         .in_client_ns(|| {
             rt().block_on(async {
                 let mac = mac_of(&ifname);
-                let os_like = ClientConfig::new(mac)
-                    .with_client_id(annexr_dhcp::client::hardware_client_id(mac));
+                let os_like =
+                    ClientConfig::new(mac).client_id(annexr_dhcp::hardware_client_id(mac));
                 let mut os =
                     Driver::new(&ifname, Client::new(os_like), ReportOnly::default()).unwrap();
                 let os_lease = os.bound(Duration::from_secs(30)).await.unwrap();

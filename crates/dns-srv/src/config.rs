@@ -7,6 +7,7 @@ use crate::Error;
 
 /// The SRV service names the standard uses (PS3.15 H.1.4.1 and H.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Service {
     /// `_ldap._tcp`: the DICOM configuration's LDAP servers.
     Ldap,
@@ -53,6 +54,7 @@ impl std::fmt::Display for Service {
 
 /// How the best-priority targets are put in order (R.4 step 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Nearest {
     /// Strict RFC 2782 order.
     Off,
@@ -152,32 +154,32 @@ impl DnsConfig {
     }
 
     /// Sets the per-query timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Sets the number of rounds over the server list (at least 1).
-    pub fn with_attempts(mut self, attempts: usize) -> Self {
+    pub fn attempts(mut self, attempts: usize) -> Self {
         self.attempts = attempts.max(1);
         self
     }
 
     /// Sets the nearest-server policy ([`Nearest::Off`] for strict RFC order).
-    pub fn with_nearest(mut self, nearest: Nearest) -> Self {
+    pub fn nearest(mut self, nearest: Nearest) -> Self {
         self.nearest = nearest;
         self
     }
 
     /// Sets the LDAP services to look for, e.g. `[Ldaps, Ldap]`.
-    pub fn with_ldap_services(mut self, services: Vec<Service>) -> Self {
+    pub fn ldap_services(mut self, services: Vec<Service>) -> Self {
         self.ldap_services = services;
         self
     }
 
-    /// Asks for the operating system's resolver configuration.
-    pub fn with_system_config(mut self) -> Self {
-        self.use_system_config = true;
+    /// Whether to also use the operating system's resolver configuration (feature `system-config`).
+    pub fn use_system_config(mut self, on: bool) -> Self {
+        self.use_system_config = on;
         self
     }
 }

@@ -22,6 +22,8 @@ impl SrvRecord {
 
 /// What an SRV RRset means before ordering.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Closed by RFC 2782: an RRset offers targets, says "not offered", or is empty.
+#[allow(clippy::exhaustive_enums)]
 pub enum SrvAnswer {
     /// The single record with target "." : the service is decidedly not offered
     /// in this domain.

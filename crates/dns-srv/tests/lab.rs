@@ -19,9 +19,9 @@ fn config(servers: &[SocketAddr], search: &[&str]) -> DnsConfig {
     let servers: Vec<String> = servers.iter().map(|s| s.to_string()).collect();
     DnsConfig::new(&servers, search)
         .unwrap()
-        .with_timeout(Duration::from_millis(400))
-        .with_attempts(1)
-        .with_nearest(Nearest::Off)
+        .timeout(Duration::from_millis(400))
+        .attempts(1)
+        .nearest(Nearest::Off)
 }
 
 /// Starts `zone` on a server of family `kind` (None: skipped, see or_skip).
@@ -433,7 +433,7 @@ async fn nearest_race_prefers_the_target_that_accepts() {
         assert_eq!(found.targets[0].host(), "far.example.org", "{kind}");
 
         let racing = SrvDiscoverer::with_rng(
-            config(&[dns.addr()], &["example.org"]).with_nearest(Nearest::Race {
+            config(&[dns.addr()], &["example.org"]).nearest(Nearest::Race {
                 stagger: Duration::from_millis(30),
                 timeout: Duration::from_secs(2),
             }),
@@ -515,7 +515,7 @@ fn blocking_facade_and_txt() {
         };
         let d = blocking::SrvDiscoverer::new(
             config(&[dns.addr()], &["example.org"])
-                .with_ldap_services(vec![Service::Ldaps, Service::Ldap]),
+                .ldap_services(vec![Service::Ldaps, Service::Ldap]),
         )
         .unwrap();
         let found = d.discover_ldap().unwrap();

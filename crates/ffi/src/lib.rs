@@ -41,6 +41,7 @@ pub use watch::{AnnexrWatch, AnnexrWatchCallback, annexr_watch_start, annexr_wat
 /// `annexr_last_error_message` returns on the same thread.
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AnnexrStatus {
     /// Success.
     Ok = 0,

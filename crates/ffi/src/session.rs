@@ -93,7 +93,7 @@ impl Session {
     /// Parses, validates and keeps the local description.
     pub(crate) fn set_local_device(&mut self, function: &'static str, json: &str) -> Result<()> {
         self.check_live(function)?;
-        let device = annexr_model::store::from_json(json).map_err(|e| FfiError::DeviceJson {
+        let device = annexr_model::device_from_json(json).map_err(|e| FfiError::DeviceJson {
             function,
             cause: e.to_string(),
         })?;
@@ -168,7 +168,7 @@ impl Session {
     /// The configuration the last run settled on, in the model's store form.
     pub(crate) fn device_json(&self, function: &'static str) -> Result<String> {
         match &self.last_run(function)?.device {
-            Some(device) => Ok(annexr_model::store::to_json(device)),
+            Some(device) => Ok(annexr_model::device_to_json(device)),
             None => Err(FfiError::NotFound {
                 function,
                 what: "the last run left the device without a configuration (see the report)"

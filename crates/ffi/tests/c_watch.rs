@@ -62,7 +62,7 @@ fn device(name: &str, title: &str, port: u16) -> Device {
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
         .with_ae(
             NetworkAe::new(AeTitle::new(title).unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true),
         )
 }
@@ -73,11 +73,11 @@ fn a_c_callback_receives_directory_changes_and_stops_cleanly() {
     let Some(slapd) = or_skip(
         Slapd::builder()
             .sync_provider(true)
-            .seed_ldif(&annexr_model::ldif::export_device(
+            .seed_ldif(&annexr_model::export_device(
                 &device("CT-WATCH", "CTW", 11112),
                 &layout,
             ))
-            .seed_ldif(&annexr_model::ldif::export_device(
+            .seed_ldif(&annexr_model::export_device(
                 &device("ARCHIVE-W", "ARCHW", 11120),
                 &layout,
             ))

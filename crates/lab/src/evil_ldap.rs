@@ -13,6 +13,8 @@ use crate::LabError;
 
 /// What the server sends after reading the client's first message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Test harness: tests run every misbehaviour, matched exhaustively.
+#[allow(clippy::exhaustive_enums)]
 pub enum Misbehaviour {
     /// `30 00`: an empty LDAPMessage.
     EmptyMessage,

@@ -68,6 +68,7 @@ pub use vfat::{VfatDriver, VfatMount};
 
 /// Everything that can go wrong while starting or using a lab server.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LabError {
     /// The server's binary is not installed.
     #[error(

@@ -18,6 +18,8 @@ const IMAGE_MIB: u64 = 16;
 
 /// How the image is mounted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Test harness: the two ways a test can mount a FAT image.
+#[allow(clippy::exhaustive_enums)]
 pub enum VfatDriver {
     /// The kernel's vfat driver over a loop device.
     Kernel,

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 
 /// One way of choosing AE titles.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AllocationPolicy {
     /// These titles, in order of preference.
     Preferred(Vec<AeTitle>),

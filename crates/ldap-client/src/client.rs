@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use annexr_model::escape_filter_value as esc;
-use annexr_model::schema::{attr, oc};
 use annexr_model::{AeTitle, Device, Dn, Layout, LdapEntry, UniqueAeTitle};
+use annexr_model::{attr, oc};
 use ldap3::Scope;
 use serde::{Serialize, Serializer};
 use tokio::sync::Mutex;
@@ -199,6 +199,8 @@ fn has_shared_rdn_values(entry: &LdapEntry) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 // Returned once per load, never stored in bulk: boxing would only cost.
 #[allow(clippy::large_enum_variant)]
+// Two states: the device is in the directory or it is not; callers handle both.
+#[allow(clippy::exhaustive_enums)]
 pub enum DeviceLookup {
     /// The device with all its connections, AEs and transfer capabilities.
     Found(Device),
@@ -223,6 +225,7 @@ impl DeviceLookup {
 ///
 /// Serializes with its field names as keys (docs/json.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Endpoint {
     /// The connection's name (`cn`).
     pub name: String,
@@ -243,6 +246,7 @@ pub struct Endpoint {
 /// `port`, `tls`, all null when the AE must not be called) and
 /// `not_callable`, the reason when it must not.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedAe {
     /// The AE title.
     pub ae_title: AeTitle,
@@ -441,6 +445,8 @@ impl DeviceTypeQuery {
 
 /// The outcome of proposing one AE title to the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Closed by the LDAP add (RFC 4511): success, entryAlreadyExists, or another result code.
+#[allow(clippy::exhaustive_enums)]
 pub enum Registration {
     /// The title is now ours.
     Registered,
@@ -458,6 +464,7 @@ pub enum Registration {
 
 /// A title obtained from an allocation policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Allocation {
     /// The registered title.
     pub title: AeTitle,

@@ -40,6 +40,7 @@ impl fmt::Display for Secret {
 
 /// How to authenticate after connecting.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Bind {
     /// No bind request: the anonymous identity of RFC 4513.
     #[default]

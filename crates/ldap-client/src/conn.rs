@@ -24,6 +24,7 @@ pub(crate) const MAX_PIPELINED: usize = 32;
 
 /// What an operation cost on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct Stats {
     /// Sequential waits for the server: requests sent together (pipelined
     /// on one connection) and awaited together count once.

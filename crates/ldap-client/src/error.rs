@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Everything that can go wrong talking to the configuration directory.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The client configuration itself is unusable (no servers, bad URL, bad CA file).
     #[error("LDAP client configuration: {0}")]

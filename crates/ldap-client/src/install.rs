@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use std::collections::HashSet;
 
-use annexr_model::ldif::export_device;
+use annexr_model::export_device;
 use annexr_model::{AeTitle, Device, Layout, LdapEntry};
 
 use crate::alloc::{AllocationPolicy, Allocator};
@@ -108,6 +108,7 @@ impl InstallPlan {
 
 /// Progress of an install, reported to the observer after each step.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InstallStep {
     /// A title was registered for AE `index` (step 6).
     TitleRegistered {
@@ -126,6 +127,8 @@ pub enum InstallStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 // Returned once per install: boxing would only cost.
 #[allow(clippy::large_enum_variant)]
+// Closed: the device was written, or the directory refused and the LDIF is handed over (R.1.2.2).
+#[allow(clippy::exhaustive_enums)]
 pub enum InstallOutcome {
     /// The device is installed with these AE titles.
     Installed {
@@ -293,8 +296,8 @@ impl LdapClient {
     ) -> Result<bool> {
         let filter = format!(
             "(&(objectClass={})({}={}))",
-            annexr_model::schema::oc::NETWORK_AE,
-            annexr_model::schema::attr::AE_TITLE,
+            annexr_model::oc::NETWORK_AE,
+            annexr_model::attr::AE_TITLE,
             annexr_model::escape_filter_value(t.as_str())
         );
         let (aes, res, server) = self

@@ -21,6 +21,40 @@
 //! - [`LdapClient::watch`]: follows devices live (RFC 4533
 //!   refreshAndPersist, or polling), reconnecting with backoff.
 //! - [`blocking`]: the same API for code that is not async.
+//!
+//! Getting started: a client for the site's directory. A password bind always
+//! goes over TLS (StartTLS on `ldap://`) with the certificate verified,
+//! unless plaintext is explicitly allowed; building the configuration needs
+//! no server:
+//!
+//! ```
+//! use annexr_ldap::ClientConfig;
+//!
+//! let config = ClientConfig::new("ldap://ldap.hospital.example")
+//!     .base_dn("dc=hospital,dc=example")
+//!     .simple_bind("cn=ct-1,dc=hospital,dc=example", "secret");
+//! assert!(config.starttls_for("ldap://ldap.hospital.example"));
+//! assert!(!config.binds_in_clear("ldap://ldap.hospital.example"));
+//! ```
+//!
+//! Then resolve an AE title to where to reach it (PS3.15 H.1.4):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), annexr_ldap::Error> {
+//! use annexr_ldap::{ClientConfig, LdapClient};
+//!
+//! let client = LdapClient::new(ClientConfig::new("ldap://ldap.hospital.example"))?;
+//! let found = client.resolve_ae("PACS1").await?;
+//! println!("{} round trip(s)", found.stats.round_trips);
+//! match found.value {
+//!     Some(ae) => match ae.not_callable() {
+//!         None => println!("PACS1 of device {} may be called", ae.device_name),
+//!         Some(why) => println!("{why}"),
+//!     },
+//!     None => println!("PACS1 is not configured"),
+//! }
+//! # Ok(()) }
+//! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod alloc;

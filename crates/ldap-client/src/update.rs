@@ -10,11 +10,11 @@
 
 use std::collections::HashSet;
 
-use annexr_model::diff::{ModifyStyle, diff, operations};
-use annexr_model::ldif::write_ldif;
-use annexr_model::mapping::{ae_dn, connection_dn};
-use annexr_model::schema::attr;
+use annexr_model::attr;
+use annexr_model::write_ldif;
 use annexr_model::{AeTitle, Device, LdifRecord, ModOp, Modification, NetworkAe};
+use annexr_model::{ModifyStyle, diff, operations};
+use annexr_model::{ae_dn, connection_dn};
 use ldap3::Mod;
 
 use crate::client::{DeviceLookup, LdapClient, Registration};
@@ -23,6 +23,7 @@ use crate::error::{Error, Result, is_refusal_code};
 
 /// What to switch online or offline (R.5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Target {
     /// A device (its `dicomInstalled` is mandatory).
     Device(String),
@@ -56,6 +57,7 @@ impl std::fmt::Display for Target {
 
 /// How an update ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UpdateOutcome {
     /// The changes were applied.
     Applied {
@@ -377,7 +379,7 @@ impl LdapClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use annexr_model::sample;
+    use annexr_model::sample_modality;
     use annexr_model::{Attribute, Dn, Layout, NetworkConnection};
 
     fn layout() -> Layout {
@@ -401,7 +403,7 @@ mod tests {
 
     #[test]
     fn merge_keeps_what_the_device_does_not_model() {
-        let mut stored = sample::modality("ct-1", "CT", 2).unwrap();
+        let mut stored = sample_modality("ct-1", "CT", 2).unwrap();
         stored.extensions.attributes.push(Attribute {
             name: "userCertificate;binary".into(),
             values: vec![vec![0x30, 0x82]],

@@ -37,6 +37,7 @@ const SYNC_REFRESH_REQUIRED: u32 = 4096;
 
 /// How to follow the directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum WatchMode {
     /// RFC 4533 refreshAndPersist when the server offers it, else polling.
     #[default]

@@ -12,9 +12,10 @@ use annexr_ldap::{
     Error, InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration, SopClassQuery,
     Target, UpdateOutcome,
 };
-use annexr_model::ldif::export_device;
-use annexr_model::model::*;
-use annexr_model::{AeTitle, Attribute, Dn, Layout};
+use annexr_model::{
+    AeTitle, Attribute, Device, Dn, Extensions, Layout, NetworkAe, NetworkConnection,
+    TransferCapability, TransferRole, export_device,
+};
 
 fn aet(s: &str) -> AeTitle {
     AeTitle::new(s).unwrap()
@@ -51,7 +52,7 @@ fn client(slapd: &Slapd) -> LdapClient {
 /// A modality with `aes` AEs whose vendor extensions use classes the lab's
 /// schema has (`extensibleObject`), plus a vendor child entry.
 fn device(name: &str, prefix: &str, aes: usize) -> Device {
-    let mut d = annexr_model::sample::modality(name, prefix, aes).unwrap();
+    let mut d = annexr_model::sample_modality(name, prefix, aes).unwrap();
     d.extensions = Extensions {
         object_classes: vec!["extensibleObject".into()],
         attributes: vec![Attribute {
@@ -76,16 +77,16 @@ fn small_device(name: &str, device_type: &str, title: &str, port: u16) -> Device
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
         .with_ae(
             NetworkAe::new(aet(title))
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true)
-                .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
+                .with_transfer_capability(TransferCapability::verification(TransferRole::Scp)),
         )
 }
 
 /// Equal as LDAP sees them: no differences (values compare as multisets).
 fn same(a: &Device, b: &Device) -> bool {
     let l = Layout::under(&Dn::parse("dc=example,dc=org").unwrap());
-    let d = annexr_model::diff::diff(a, b, &l);
+    let d = annexr_model::diff(a, b, &l);
     if !d.is_empty() {
         eprintln!("differences: {d:#?}");
     }
@@ -1074,7 +1075,7 @@ fn device_only_ldif(d: &Device, l: &Layout) -> String {
         .into_iter()
         .map(annexr_model::LdifRecord::Content)
         .collect();
-    annexr_model::ldif::write_ldif(&records)
+    annexr_model::write_ldif(&records)
 }
 
 fn installed(outcome: InstallOutcome) -> Device {
@@ -1285,7 +1286,7 @@ async fn derived_titles_site_rule_and_reclaimed_titles() {
         .map(|e| annexr_model::LdifRecord::Delete(e.dn.clone()))
         .collect();
     slapd
-        .ldapmodify(&annexr_model::ldif::write_ldif(&deletes))
+        .ldapmodify(&annexr_model::write_ldif(&deletes))
         .unwrap();
     let again = installed(
         c.install(

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use annexr_lab::{EvilLdap, Misbehaviour, Slapd, or_skip};
 use annexr_ldap::{ClientConfig, DeviceLookup, Error, LdapClient};
-use annexr_model::ldif::export_device;
-use annexr_model::model::*;
-use annexr_model::{AeTitle, Dn, Layout};
+use annexr_model::{
+    AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
+    export_device,
+};
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 
@@ -35,14 +36,15 @@ fn archive() -> Device {
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(11112)))
         .with_connection(NetworkConnection::new("dicom2", "127.0.0.1", Some(11113)));
     for a in 1..=8 {
-        let mut ae = NetworkAe::new(AeTitle::new(&format!("ARCH{a}")).unwrap()).connection("dicom");
+        let mut ae =
+            NetworkAe::new(AeTitle::new(&format!("ARCH{a}")).unwrap()).with_connection("dicom");
         for t in 0..140 {
             let role = if t % 2 == 0 {
                 TransferRole::Scp
             } else {
                 TransferRole::Scu
             };
-            ae = ae.transfer_capability(TransferCapability::new(
+            ae = ae.with_transfer_capability(TransferCapability::new(
                 &format!("Storage {t} {role:?}"),
                 &format!("1.2.840.10008.5.1.4.1.1.{}", t / 2 + 1),
                 role,

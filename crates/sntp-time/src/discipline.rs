@@ -43,6 +43,7 @@ impl Default for DisciplineConfig {
 
 /// What to do with the clock after a measurement.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Decision {
     /// Step the clock by `offset`. `startup` tells the one-time startup step
     /// from a step while in use (an event the device must report).

@@ -16,6 +16,41 @@
 //!   [`SystemClock`] (Linux adjtimex) and [`SimClock`] (simulated, with drift).
 //! - [`spawn_sync`]: the ongoing poll loop with events and stop.
 //! - [`LocalTime`]: DHCP options 2/100/101 with jiff.
+//!
+//! Getting started: the step/slew policy needs no network. At startup an
+//! offset beyond 4 ms is stepped once, before medical use; afterwards small
+//! offsets are slewed.
+//!
+//! ```
+//! use std::time::Duration;
+//! use annexr_sntp::jiff::{SignedDuration, Timestamp};
+//! use annexr_sntp::{Decision, Discipline, DisciplineConfig};
+//!
+//! let mut discipline = Discipline::new(DisciplineConfig::default());
+//! let now: Timestamp = "2026-11-30T08:00:00Z".parse()?;
+//! let poll = Duration::from_secs(64);
+//! let first = discipline.decide(SignedDuration::from_millis(300), now, poll);
+//! assert!(matches!(first, Decision::Step { startup: true, .. }));
+//! let later = now + SignedDuration::from_secs(64);
+//! let next = discipline.decide(SignedDuration::from_millis(2), later, poll);
+//! assert!(matches!(next, Decision::Slew { .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Measuring against the DHCP-given servers (option 42):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), annexr_sntp::Error> {
+//! use std::sync::Arc;
+//! use annexr_sntp::{SamplingConfig, SntpClient, SystemClock};
+//!
+//! let servers = vec!["10.0.0.123:123".parse().expect("a socket address")];
+//! let measurement = SntpClient::new(servers, SamplingConfig::default())?
+//!     .measure(Arc::new(SystemClock))
+//!     .await?;
+//! println!("offset {} ({:?})", measurement.offset, measurement.clock_class);
+//! # Ok(()) }
+//! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod blocking;

@@ -9,6 +9,8 @@ use crate::packet::{Kod, Rejection, Sample};
 
 /// PS3.17 R.6 synchronization classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+// Closed by PS3.17 R.6: its two accuracy classes, and neither.
+#[allow(clippy::exhaustive_enums)]
 pub enum AccuracyClass {
     /// High accuracy: within about 10 ms (cardiology, multi-modality timing).
     HighAccuracy,

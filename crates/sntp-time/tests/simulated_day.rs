@@ -52,6 +52,7 @@ fn startup_step_then_slew_only_for_a_day_with_10_ppm_drift() {
                 schedule.on_success()
             }
             Decision::NeedsConsent { offset } => panic!("consent asked for {offset}"),
+            other => panic!("unexpected decision {other:?}"),
         };
         polls += 1;
         intervals.push(wait.as_secs());

@@ -64,6 +64,7 @@ pub struct DeviceSettings {
 /// How the IP parameters are obtained (R.1.2.2 step 1, and the legacy note).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum NetworkMode {
     /// DHCP on `interface` when one is set and no static server lists or
     /// domain are given; static otherwise.
@@ -79,6 +80,7 @@ pub enum NetworkMode {
 /// What is done with a DHCP lease.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum LeaseApply {
     /// Report the lease only; the operating system keeps its own address
     /// configuration.
@@ -168,6 +170,8 @@ pub struct TimeSettings {
 /// The R.6 synchronization class a device requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+// Closed by PS3.17 R.6: the two accuracy classes.
+#[allow(clippy::exhaustive_enums)]
 pub enum RequiredClass {
     /// High accuracy (R.6.1): within about 10 ms.
     High,
@@ -375,6 +379,7 @@ pub struct StoreSettings {
 
 /// A configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read configuration {path}: {source}")]

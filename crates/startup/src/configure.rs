@@ -513,7 +513,7 @@ fn differences(old: &Device, new: &Device) -> Vec<String> {
         return Vec::new();
     };
     let layout = Layout::at(config_dn);
-    annexr_model::diff::diff(old, new, &layout)
+    annexr_model::diff(old, new, &layout)
         .iter()
         .map(ToString::to_string)
         .collect()

@@ -9,6 +9,52 @@
 //! | [`store`] | the non-volatile store: the device's name, last configuration, last lease, titles |
 //! | [`watch`] | [`Watch`]: after startup, follow this device and its peers in the directory, as events |
 //! | [`report`] | [`StartupReport`], step outcomes, value sources, warnings, progress events |
+//!
+//! Getting started: the settings come from the device's TOML file (every
+//! one has a default) ...
+//!
+//! ```
+//! use annexr::{NetworkMode, StartupConfig};
+//!
+//! let config = StartupConfig::from_toml(
+//!     r#"
+//!     [device]
+//!     name = "CT-SCANNER-1"
+//!     [network]
+//!     dns_servers = ["10.0.0.53"]
+//!     domain = "hospital.example"
+//!     "#,
+//! )?;
+//! assert_eq!(config.device.name.as_deref(), Some("CT-SCANNER-1"));
+//! // Servers given by hand: no DHCP (there is no interface to run it on).
+//! assert_eq!(config.network.effective_mode(), NetworkMode::Static);
+//! # Ok::<(), annexr::ConfigError>(())
+//! ```
+//!
+//! ... and one call runs the sequence. It never fails: every failure ends in
+//! a fallback that the report names.
+//!
+//! ```no_run
+//! # async fn run(config: annexr::StartupConfig) {
+//! use std::sync::Arc;
+//! use annexr::{Event, Startup};
+//!
+//! let outcome = Startup::builder()
+//!     .config(config)
+//!     // Progress for the modality's UI.
+//!     .observer(Arc::new(|event: &Event| {
+//!         if let Event::StepFinished { step, outcome, .. } = event {
+//!             eprintln!("{} -> {outcome}", step.name());
+//!         }
+//!     }))
+//!     .build()
+//!     .run()
+//!     .await;
+//! println!("{}", outcome.report);
+//! // ... the device runs; the lease and the clock are maintained ...
+//! outcome.shutdown(false).await;
+//! # }
+//! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod blocking;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use annexr_dhcp::os::{Applied, Apply, IpCommand, ReportOnly};
+use annexr_dhcp::{Applied, Apply, IpCommand, ReportOnly};
 
 use crate::config::{LeaseApply, NetworkMode, StartupConfig};
 use crate::recorder::{Finished, Recorder};
@@ -15,6 +15,7 @@ use crate::store::StoredLease;
 
 /// What the network step settled on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct NetworkParams {
     /// Where the values came from.
     pub source: Option<Source>,
@@ -186,7 +187,7 @@ pub(crate) fn address_change(
 /// warning when that changed it ("CT 7" is asked for as "ct-7").
 fn desired_label(name: Option<&str>, recorder: Option<&Recorder>) -> Option<String> {
     let name = name?;
-    let label = annexr_dhcp::client::dns_label(name);
+    let label = annexr_dhcp::dns_label(name);
     if label.as_deref() != Some(name) {
         let message = match &label {
             Some(label) => format!(
@@ -302,7 +303,7 @@ impl Apply for Applier {
     }
 }
 
-type LeaseDriver = annexr_dhcp::driver::Driver<Applier>;
+type LeaseDriver = annexr_dhcp::Driver<Applier>;
 
 /// Keeps the lease (renewal at T1, rebinding at T2) for as long as the
 /// device runs, and releases it at shutdown (R.5.1).
@@ -386,14 +387,14 @@ async fn lease_driver(
     if let Some(label) = &want.label {
         // R.1.2.2 step 1: the desired machine name; option 81 with the S
         // flag asks the server to put it in DNS (PS3.15 Annex F).
-        client_config = client_config.with_host_name(label)?;
+        client_config = client_config.host_name(label)?;
         let fqdn = match &want.domain {
             Some(domain) => format!("{label}.{}", domain.trim_end_matches('.')),
             None => label.clone(),
         };
-        client_config = match client_config.clone().with_fqdn(&fqdn) {
+        client_config = match client_config.clone().fqdn(&fqdn) {
             Ok(with_fqdn) => with_fqdn,
-            Err(_) => client_config.with_fqdn(label)?,
+            Err(_) => client_config.fqdn(label)?,
         };
     }
     let client = match (want.inform, want.remembered) {
@@ -401,7 +402,7 @@ async fn lease_driver(
         (None, Some(address)) => annexr_dhcp::Client::init_reboot(client_config, address),
         (None, None) => annexr_dhcp::Client::new(client_config),
     };
-    let mut driver = annexr_dhcp::driver::Driver::new(interface, client, applier)?;
+    let mut driver = annexr_dhcp::Driver::new(interface, client, applier)?;
     let lease = if want.inform.is_some() {
         driver.informed(timeout).await
     } else {

@@ -9,6 +9,7 @@ use serde::Serialize;
 /// The steps of the normal startup of R.4 (and the install of R.1.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Step {
     /// R.4 step 1: IP address and the NTP and DNS server lists.
     Dhcp,
@@ -41,6 +42,7 @@ impl Step {
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Outcome {
     /// It did what the standard describes.
     Done,
@@ -55,6 +57,7 @@ pub enum Outcome {
 /// Where a value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Source {
     /// The DHCP server.
     Dhcp,
@@ -78,6 +81,7 @@ pub enum Source {
 
 /// Something a service engineer should act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Warning {
     /// The step it belongs to.
     pub step: Step,
@@ -89,6 +93,7 @@ pub struct Warning {
 
 /// One value the sequence settled on, with its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Value {
     /// What it is, e.g. `ip-address`, `ntp-servers`, `ldap-server`.
     pub name: String,
@@ -100,6 +105,7 @@ pub struct Value {
 
 /// One step's report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StepReport {
     /// Which step.
     pub step: Step,
@@ -120,6 +126,7 @@ pub struct StepReport {
 /// The whole startup's report: [`crate`]'s answer to "is this device
 /// configured, and if not, why?".
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StartupReport {
     /// The device's name (`dicomDeviceName`), when known.
     pub device_name: Option<String>,
@@ -199,6 +206,7 @@ pub struct TimeReport {
 
 /// A clock step taken during startup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ClockStep {
     /// Microseconds from the start of the sequence.
     pub at_us: u64,
@@ -358,6 +366,7 @@ impl fmt::Display for StartupReport {
 /// Progress as the sequence runs, for a modality's UI or a log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Event {
     /// A step began.
     StepStarted {

@@ -24,6 +24,7 @@ use crate::time;
 /// the DHCP lease and the ongoing time synchronization; call
 /// [`StartupOutcome::shutdown`] when the device shuts down (R.5).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct StartupOutcome {
     /// What happened, step by step.
     pub report: StartupReport,
@@ -55,6 +56,7 @@ impl std::fmt::Debug for KeptStore {
 
 /// What [`StartupOutcome::shutdown`] did (R.5).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// The ongoing time synchronization was stopped.
     pub time_sync_stopped: bool,
@@ -442,8 +444,8 @@ pub(crate) async fn discover_ldap(config: &StartupConfig, network: &NetworkParam
         "no DNS domain: SRV discovery not possible".to_string()
     } else {
         let dns = annexr_dns::DnsConfig::new(&network.dns_servers, &domains).map(|c| {
-            c.with_timeout(millis(config.dns.timeout_ms))
-                .with_nearest(if config.dns.nearest {
+            c.timeout(millis(config.dns.timeout_ms))
+                .nearest(if config.dns.nearest {
                     annexr_dns::Nearest::default()
                 } else {
                     annexr_dns::Nearest::Off

@@ -81,7 +81,7 @@ mod device_form {
             None => s.serialize_none(),
             Some(device) => {
                 let value: serde_json::Value =
-                    serde_json::from_str(&annexr_model::store::to_json(device))
+                    serde_json::from_str(&annexr_model::device_to_json(device))
                         .map_err(S::Error::custom)?;
                 s.serialize_some(&value)
             }
@@ -91,7 +91,7 @@ mod device_form {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Device>, D::Error> {
         let value: Option<serde_json::Value> = Option::deserialize(d)?;
         value
-            .map(|v| annexr_model::store::from_json(&v.to_string()).map_err(D::Error::custom))
+            .map(|v| annexr_model::device_from_json(&v.to_string()).map_err(D::Error::custom))
             .transpose()
     }
 }
@@ -581,7 +581,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             json["last_configuration"]["format"],
-            annexr_model::store::STORE_FORMAT
+            annexr_model::STORE_FORMAT
         );
         let (read, _) = store.load().unwrap();
         assert_eq!(read.last_configuration, Some(device));

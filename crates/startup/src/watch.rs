@@ -29,7 +29,7 @@ use std::sync::Arc;
 use annexr_ldap::{
     DeviceTypeQuery, DirectoryWatch, LdapClient, ResolvedAe, WatchEvent as DirEvent,
 };
-use annexr_model::diff::Change;
+use annexr_model::Change;
 use annexr_model::{Device, Layout};
 use serde::Serialize;
 
@@ -273,7 +273,7 @@ impl WatchBuilder {
     }
 
     /// Follows a peer AE by title.
-    pub fn peer(mut self, title: impl Into<String>) -> Self {
+    pub fn with_peer(mut self, title: impl Into<String>) -> Self {
         self.peers.push(title.into());
         self
     }
@@ -518,7 +518,7 @@ impl Tracker {
             (None, Some(new)) => (Device::new(name), new),
             (Some(old), Some(new)) => (old, new),
         };
-        let diff = annexr_model::diff::diff(&old, &new, &self.layout);
+        let diff = annexr_model::diff(&old, &new, &self.layout);
         if diff.is_empty() {
             return;
         }
@@ -635,7 +635,7 @@ mod tests {
             .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
             .with_ae(
                 NetworkAe::new(AeTitle::new(title).unwrap())
-                    .connection("dicom")
+                    .with_connection("dicom")
                     .roles(true, true),
             )
     }

@@ -26,15 +26,15 @@ fn device(name: &str, title: &str, port: u16) -> Device {
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(port)))
         .with_ae(
             NetworkAe::new(AeTitle::new(title).unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true),
         )
 }
 
 fn start_slapd(sync: bool) -> Option<Slapd> {
     let layout = Layout::at(Dn::parse("cn=DICOM Configuration,dc=example,dc=org").unwrap());
-    let mine = annexr_model::ldif::export_device(&device(ME, MY_AE, 11112), &layout);
-    let peer = annexr_model::ldif::export_device(&device(PEER, PEER_AE, 11120), &layout);
+    let mine = annexr_model::export_device(&device(ME, MY_AE, 11112), &layout);
+    let peer = annexr_model::export_device(&device(PEER, PEER_AE, 11120), &layout);
     or_skip(
         Slapd::builder()
             .sync_provider(sync)
@@ -81,7 +81,7 @@ async fn start_watch(slapd: &Slapd, mode: WatchMode, store: Arc<dyn Store>) -> W
         ..WatchOptions::default()
     };
     Watch::builder(client, ME)
-        .peer(PEER_AE)
+        .with_peer(PEER_AE)
         .store(store)
         .options(options)
         .start()

@@ -47,7 +47,7 @@ impl Target {
                     connection.tls_cipher_suites.join(", ")
                 ),
             })?;
-            Ok(target.with_tls(tls.clone()))
+            Ok(target.tls(tls.clone()))
         } else {
             Ok(target)
         }
@@ -110,17 +110,17 @@ mod tests {
             .with_connection(NetworkConnection::new("out", "pacs.example.org", None))
             .with_ae(
                 NetworkAe::new(AeTitle::new("PACS").unwrap())
-                    .connection("dicom")
-                    .connection("dicom-tls")
-                    .connection("out")
+                    .with_connection("dicom")
+                    .with_connection("dicom-tls")
+                    .with_connection("out")
                     .roles(true, true)
-                    .transfer_capability(TransferCapability::new(
+                    .with_transfer_capability(TransferCapability::new(
                         "CT",
                         "1.2.840.10008.5.1.4.1.1.2",
                         TransferRole::Scp,
                         ["1.2.840.10008.1.2.4.50"],
                     ))
-                    .transfer_capability(TransferCapability::new(
+                    .with_transfer_capability(TransferCapability::new(
                         "CT out",
                         "1.2.840.10008.5.1.4.1.1.2",
                         TransferRole::Scu,
@@ -129,7 +129,7 @@ mod tests {
             )
             .with_ae(
                 NetworkAe::new(AeTitle::new("PACS_SCU").unwrap())
-                    .connection("out")
+                    .with_connection("out")
                     .roles(true, false),
             )
     }

@@ -39,7 +39,7 @@ impl Target {
     }
 
     /// Probe over TLS with these settings.
-    pub fn with_tls(mut self, tls: TlsOptions) -> Self {
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
         self.tls = Some(tls);
         self
     }
@@ -96,7 +96,7 @@ impl Default for ProbeOptions {
 
 impl ProbeOptions {
     /// Also propose `context` (to test a service beyond Verification).
-    pub fn propose(mut self, context: ProposedContext) -> Self {
+    pub fn with_context(mut self, context: ProposedContext) -> Self {
         self.contexts.push(context);
         self
     }

@@ -74,11 +74,11 @@ async fn storescp_refuses_a_sop_class_it_does_not_offer() {
     };
     let target = Target::new("127.0.0.1", scp.addr().port(), scp.ae_title(), "ANNEXR");
     let opts = ProbeOptions::default()
-        .propose(ProposedContext::new(
+        .with_context(ProposedContext::new(
             CT_IMAGE_STORAGE,
             [annexr_probe::EXPLICIT_VR_LE],
         ))
-        .propose(ProposedContext::new(
+        .with_context(ProposedContext::new(
             MADE_UP_SOP_CLASS,
             [annexr_probe::IMPLICIT_VR_LE],
         ));
@@ -389,7 +389,7 @@ async fn tls_probe_reports_handshake_and_certificate() {
     };
     let ca = std::fs::read(scp.ca_cert_path().unwrap()).unwrap();
     let target = Target::new("127.0.0.1", scp.addr().port(), scp.ae_title(), "ANNEXR")
-        .with_tls(TlsOptions::with_ca_pem(ca.clone()));
+        .tls(TlsOptions::with_ca_pem(ca.clone()));
     let report = annexr_probe::probe(&target, &ProbeOptions::default())
         .await
         .unwrap();
@@ -408,7 +408,7 @@ async fn tls_probe_reports_handshake_and_certificate() {
     // Verified against a name the certificate does not carry: the
     // certificate is still reported, with the failed verification.
     let wrong_name = Target::new("127.0.0.1", scp.addr().port(), scp.ae_title(), "ANNEXR")
-        .with_tls(TlsOptions::with_ca_pem(ca.clone()).server_name("pacs.example.org"));
+        .tls(TlsOptions::with_ca_pem(ca.clone()).server_name("pacs.example.org"));
     let report = annexr_probe::probe(&wrong_name, &ProbeOptions::default())
         .await
         .unwrap();
@@ -428,7 +428,7 @@ async fn tls_probe_reports_handshake_and_certificate() {
     assert!(tls.peer_certificate.is_some());
 
     // Same, with verification reported but not enforced: the echo goes through.
-    let lenient = Target::new("127.0.0.1", scp.addr().port(), scp.ae_title(), "ANNEXR").with_tls(
+    let lenient = Target::new("127.0.0.1", scp.addr().port(), scp.ae_title(), "ANNEXR").tls(
         TlsOptions::with_ca_pem(ca)
             .server_name("pacs.example.org")
             .insecure_skip_verify(true),
@@ -543,16 +543,16 @@ async fn targets_come_from_the_configuration_model() {
         ))
         .with_ae(
             NetworkAe::new(AeTitle::new("STORESCP").unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(false, true)
-                .transfer_capability(TransferCapability::new(
+                .with_transfer_capability(TransferCapability::new(
                     "CT",
                     CT_IMAGE_STORAGE,
                     TransferRole::Scp,
                     [annexr_probe::EXPLICIT_VR_LE],
                 ))
                 // The configuration claims a service this storescp does not offer.
-                .transfer_capability(TransferCapability::new(
+                .with_transfer_capability(TransferCapability::new(
                     "made up",
                     MADE_UP_SOP_CLASS,
                     TransferRole::Scp,

@@ -32,8 +32,8 @@ pub fn new_modality(name: &str, title: &str) -> Device {
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(11113)))
         .with_ae(
             NetworkAe::new(AeTitle::new(title).unwrap())
-                .connection("dicom")
+                .with_connection("dicom")
                 .roles(true, true)
-                .transfer_capability(TransferCapability::verification(TransferRole::Scp)),
+                .with_transfer_capability(TransferCapability::verification(TransferRole::Scp)),
         )
 }
