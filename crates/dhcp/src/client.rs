@@ -500,30 +500,30 @@ enum State {
     Released,
 }
 
+/// The transaction of a state, by reference or by mutable reference (the
+/// binding mode follows the scrutinee): the states that await a reply.
+macro_rules! tx_of {
+    ($state:expr) => {
+        match $state {
+            State::Selecting(tx)
+            | State::Requesting { tx, .. }
+            | State::Rebooting { tx, .. }
+            | State::Renewing { tx, .. }
+            | State::Rebinding { tx, .. }
+            | State::Informing { tx, .. } => Some(tx),
+            _ => None,
+        }
+    };
+}
+
 impl State {
     /// The transaction awaiting a reply, if any.
     fn tx(&self) -> Option<&Tx> {
-        match self {
-            State::Selecting(tx)
-            | State::Requesting { tx, .. }
-            | State::Rebooting { tx, .. }
-            | State::Renewing { tx, .. }
-            | State::Rebinding { tx, .. }
-            | State::Informing { tx, .. } => Some(tx),
-            _ => None,
-        }
+        tx_of!(self)
     }
 
     fn tx_mut(&mut self) -> Option<&mut Tx> {
-        match self {
-            State::Selecting(tx)
-            | State::Requesting { tx, .. }
-            | State::Rebooting { tx, .. }
-            | State::Renewing { tx, .. }
-            | State::Rebinding { tx, .. }
-            | State::Informing { tx, .. } => Some(tx),
-            _ => None,
-        }
+        tx_of!(self)
     }
 
     /// What this state's transaction sends `now` (RFC 2131 Table 5);
