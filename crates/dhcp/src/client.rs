@@ -404,6 +404,48 @@ struct Tx {
     next: Duration,
 }
 
+impl Tx {
+    /// A new transaction with a fresh xid, first sent `now`.
+    fn fresh(now: Duration, rng: &mut dyn Random) -> Tx {
+        Tx {
+            xid: rng.next_u32(),
+            sent: 0,
+            first: now,
+            next: now,
+        }
+    }
+
+    /// After one more transmission, due again at `next`.
+    fn retransmitted(self, next: Duration) -> Tx {
+        Tx {
+            sent: self.sent + 1,
+            next,
+            ..self
+        }
+    }
+}
+
+/// When a transaction's message is sent again.
+enum Due {
+    /// RFC 2131 §4.1: [`backoff`] after this transmission (acquiring an
+    /// address, INFORM); `secs` counts from the first transmission.
+    Backoff,
+    /// RFC 2131 §4.4.5: half the time left until this deadline (T2 while
+    /// renewing, expiry while rebinding); `secs` is 0.
+    HalfWayTo(Duration),
+}
+
+/// What a state's transaction sends, decided by the state alone (smoltcp's
+/// `dispatch`): [`Client::transmit`] builds, queues and schedules it.
+struct Dispatch {
+    kind: MessageType,
+    ciaddr: Ipv4Addr,
+    to: Destination,
+    /// The options beyond those every message of that type carries.
+    extra: Vec<DhcpOption>,
+    due: Due,
+}
+
 /// A lease in use, with its absolute timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Bound {
@@ -464,6 +506,80 @@ enum State {
     Informed,
     InformFailed,
     Released,
+}
+
+/// The transaction of a state, by reference or by mutable reference (the
+/// binding mode follows the scrutinee): the states that await a reply.
+macro_rules! tx_of {
+    ($state:expr) => {
+        match $state {
+            State::Selecting(tx)
+            | State::Requesting { tx, .. }
+            | State::Rebooting { tx, .. }
+            | State::Renewing { tx, .. }
+            | State::Rebinding { tx, .. }
+            | State::Informing { tx, .. } => Some(tx),
+            _ => None,
+        }
+    };
+}
+
+impl State {
+    /// The transaction awaiting a reply, if any.
+    fn tx(&self) -> Option<&Tx> {
+        tx_of!(self)
+    }
+
+    fn tx_mut(&mut self) -> Option<&mut Tx> {
+        tx_of!(self)
+    }
+
+    /// What this state's transaction sends `now` (RFC 2131 Table 5);
+    /// `None` for the states without one.
+    fn dispatch(&self, now: Duration) -> Option<Dispatch> {
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let acquire = |kind, ciaddr, extra| Dispatch {
+            kind,
+            ciaddr,
+            to: Destination::Broadcast,
+            extra,
+            due: Due::Backoff,
+        };
+        Some(match self {
+            State::Selecting(_) => acquire(MessageType::Discover, unspecified, vec![]),
+            State::Requesting {
+                offered, server, ..
+            } => acquire(
+                MessageType::Request,
+                unspecified,
+                vec![
+                    DhcpOption::RequestedIpAddress(*offered),
+                    DhcpOption::ServerIdentifier(*server),
+                ],
+            ),
+            State::Rebooting { address, .. } => acquire(
+                MessageType::Request,
+                unspecified,
+                vec![DhcpOption::RequestedIpAddress(*address)],
+            ),
+            State::Informing { address, .. } => acquire(MessageType::Inform, *address, vec![]),
+            State::Renewing { bound, .. } => Dispatch {
+                kind: MessageType::Request,
+                ciaddr: bound.lease.address,
+                to: Destination::Server(bound.server()),
+                extra: vec![],
+                due: Due::HalfWayTo(bound.t2.or(bound.expires).unwrap_or(now)),
+            },
+            State::Rebinding { bound, .. } => Dispatch {
+                kind: MessageType::Request,
+                ciaddr: bound.lease.address,
+                to: Destination::Broadcast,
+                extra: vec![],
+                due: Due::HalfWayTo(bound.expires.unwrap_or(now)),
+            },
+            _ => return None,
+        })
+    }
 }
 
 /// A checked reply.
@@ -572,15 +688,7 @@ impl Client {
     }
 
     fn tx(&self) -> Option<&Tx> {
-        match &self.state {
-            State::Selecting(tx)
-            | State::Requesting { tx, .. }
-            | State::Rebooting { tx, .. }
-            | State::Renewing { tx, .. }
-            | State::Rebinding { tx, .. }
-            | State::Informing { tx, .. } => Some(tx),
-            _ => None,
-        }
+        self.state.tx()
     }
 
     /// When to deliver the next [`Event::Timer`]; `None` when nothing is
@@ -668,55 +776,21 @@ impl Client {
             (State::Init { at }, Event::Start) => self.discover(now.max(at), rng, out),
             (State::Init { at }, Event::Timer) if now >= at => self.discover(now, rng, out),
             (State::InitReboot { address }, Event::Start) => {
-                let tx = Tx {
-                    xid: rng.next_u32(),
-                    sent: 0,
-                    first: now,
-                    next: now,
-                };
-                self.reboot_request(tx, address, now, rng, out)
+                let tx = Tx::fresh(now, rng);
+                self.transmit(State::Rebooting { tx, address }, now, rng, out)
             }
             (State::InformInit { address }, Event::Start) => {
-                let tx = Tx {
-                    xid: rng.next_u32(),
-                    sent: 0,
-                    first: now,
-                    next: now,
-                };
-                self.inform_tx(tx, address, now, rng, out)
-            }
-
-            (State::Selecting(tx), Event::Timer) if now >= tx.next => {
-                self.discover_tx(tx, now, rng, out)
+                let tx = Tx::fresh(now, rng);
+                self.transmit(State::Informing { tx, address }, now, rng, out)
             }
             (
-                State::Requesting {
-                    tx,
-                    offered,
-                    server,
-                },
+                state @ (State::Selecting(_)
+                | State::Requesting { .. }
+                | State::Rebooting { .. }
+                | State::Informing { .. }),
                 Event::Timer,
-            ) if now >= tx.next => {
-                if tx.sent >= self.cfg().request_attempts {
-                    self.discover(now, rng, out)
-                } else {
-                    self.select_request(tx, offered, server, now, rng, out)
-                }
-            }
-            (State::Rebooting { tx, address }, Event::Timer) if now >= tx.next => {
-                if tx.sent >= self.cfg().reboot_attempts {
-                    self.discover(now, rng, out)
-                } else {
-                    self.reboot_request(tx, address, now, rng, out)
-                }
-            }
-            (State::Informing { tx, address }, Event::Timer) if now >= tx.next => {
-                if tx.sent >= self.cfg().inform_attempts {
-                    out.push(Action::InformGaveUp { attempts: tx.sent });
-                    State::InformFailed
-                } else {
-                    self.inform_tx(tx, address, now, rng, out)
-                }
+            ) if state.tx().is_some_and(|tx| now >= tx.next) => {
+                self.retransmit(state, now, rng, out)
             }
             (State::Bound(b), Event::Timer)
                 if self.deadline_of_bound(&b).is_some_and(|d| now >= d) =>
@@ -777,163 +851,85 @@ impl Client {
             return self.discover(now, rng, out);
         }
         let past_t2 = bound.t2.is_some_and(|t2| now >= t2);
-        let expires = bound.expires.unwrap_or(now);
         // New xid on entering a state; same xid for its retransmissions.
         let (tx, rebinding) = match current {
             Some((StateName::Rebinding, tx)) => (tx, true),
             Some((_, tx)) if !past_t2 => (tx, false),
-            _ => (
-                Tx {
-                    xid: rng.next_u32(),
-                    sent: 0,
-                    first: now,
-                    next: now,
-                },
-                past_t2,
-            ),
+            _ => (Tx::fresh(now, rng), past_t2),
         };
-        let next = if rebinding {
-            half_way(now, expires)
-        } else {
-            half_way(now, bound.t2.unwrap_or(expires))
-        };
-        let tx = Tx {
-            sent: tx.sent + 1,
-            next,
-            ..tx
-        };
-        let to = if rebinding {
-            Destination::Broadcast
-        } else {
-            Destination::Server(bound.server())
-        };
-        self.send(out, MessageType::Request, tx.xid, 0, address, to, &[]);
-        if rebinding {
+        let state = if rebinding {
             State::Rebinding { bound, tx }
         } else {
             State::Renewing { bound, tx }
-        }
+        };
+        self.transmit(state, now, rng, out)
     }
 
     /// INIT → SELECTING with a fresh xid.
     fn discover(&self, now: Duration, rng: &mut dyn Random, out: &mut Vec<Action>) -> State {
-        let tx = Tx {
-            xid: rng.next_u32(),
-            sent: 0,
-            first: now,
-            next: now,
-        };
-        self.discover_tx(tx, now, rng, out)
+        let tx = Tx::fresh(now, rng);
+        self.transmit(State::Selecting(tx), now, rng, out)
     }
 
-    fn discover_tx(
+    /// A transaction's timer while acquiring an address or informing:
+    /// transmit again, or give up after the configured attempts (REQUESTING
+    /// and REBOOTING then discover, INFORM stops). SELECTING never gives up.
+    fn retransmit(
         &self,
-        tx: Tx,
+        state: State,
         now: Duration,
         rng: &mut dyn Random,
         out: &mut Vec<Action>,
     ) -> State {
-        let secs = secs_since(tx.first, now);
-        self.send(
-            out,
-            MessageType::Discover,
-            tx.xid,
-            secs,
-            Ipv4Addr::UNSPECIFIED,
-            Destination::Broadcast,
-            &[],
-        );
-        State::Selecting(Tx {
-            sent: tx.sent + 1,
-            next: now + backoff(tx.sent, rng),
-            ..tx
-        })
-    }
-
-    fn select_request(
-        &self,
-        tx: Tx,
-        offered: Ipv4Addr,
-        server: Ipv4Addr,
-        now: Duration,
-        rng: &mut dyn Random,
-        out: &mut Vec<Action>,
-    ) -> State {
-        let secs = secs_since(tx.first, now);
-        self.send(
-            out,
-            MessageType::Request,
-            tx.xid,
-            secs,
-            Ipv4Addr::UNSPECIFIED,
-            Destination::Broadcast,
-            &[
-                DhcpOption::RequestedIpAddress(offered),
-                DhcpOption::ServerIdentifier(server),
-            ],
-        );
-        let tx = Tx {
-            sent: tx.sent + 1,
-            next: now + backoff(tx.sent, rng),
-            ..tx
-        };
-        State::Requesting {
-            tx,
-            offered,
-            server,
+        let sent = state.tx().map_or(0, |tx| tx.sent);
+        let cfg = self.cfg();
+        match state {
+            State::Requesting { .. } if sent >= cfg.request_attempts => {
+                self.discover(now, rng, out)
+            }
+            State::Rebooting { .. } if sent >= cfg.reboot_attempts => self.discover(now, rng, out),
+            State::Informing { .. } if sent >= cfg.inform_attempts => {
+                out.push(Action::InformGaveUp { attempts: sent });
+                State::InformFailed
+            }
+            state => self.transmit(state, now, rng, out),
         }
     }
 
-    fn reboot_request(
+    /// The one transmit path: sends what `state`'s transaction sends
+    /// ([`State::dispatch`]) and schedules its next transmission.
+    fn transmit(
         &self,
-        tx: Tx,
-        address: Ipv4Addr,
+        mut state: State,
         now: Duration,
         rng: &mut dyn Random,
         out: &mut Vec<Action>,
     ) -> State {
-        let secs = secs_since(tx.first, now);
+        let Some(dispatch) = state.dispatch(now) else {
+            return state;
+        };
+        let Some(tx) = state.tx_mut() else {
+            return state;
+        };
+        let secs = match dispatch.due {
+            Due::Backoff => secs_since(tx.first, now),
+            Due::HalfWayTo(_) => 0,
+        };
         self.send(
             out,
-            MessageType::Request,
+            dispatch.kind,
             tx.xid,
             secs,
-            Ipv4Addr::UNSPECIFIED,
-            Destination::Broadcast,
-            &[DhcpOption::RequestedIpAddress(address)],
+            dispatch.ciaddr,
+            dispatch.to,
+            &dispatch.extra,
         );
-        let tx = Tx {
-            sent: tx.sent + 1,
-            next: now + backoff(tx.sent, rng),
-            ..tx
+        let next = match dispatch.due {
+            Due::Backoff => now + backoff(tx.sent, rng),
+            Due::HalfWayTo(deadline) => half_way(now, deadline),
         };
-        State::Rebooting { tx, address }
-    }
-
-    fn inform_tx(
-        &self,
-        tx: Tx,
-        address: Ipv4Addr,
-        now: Duration,
-        rng: &mut dyn Random,
-        out: &mut Vec<Action>,
-    ) -> State {
-        let secs = secs_since(tx.first, now);
-        self.send(
-            out,
-            MessageType::Inform,
-            tx.xid,
-            secs,
-            address,
-            Destination::Broadcast,
-            &[],
-        );
-        let tx = Tx {
-            sent: tx.sent + 1,
-            next: now + backoff(tx.sent, rng),
-            ..tx
-        };
-        State::Informing { tx, address }
+        *tx = tx.retransmitted(next);
+        state
     }
 
     fn on_packet(
@@ -944,7 +940,7 @@ impl Client {
         rng: &mut dyn Random,
         out: &mut Vec<Action>,
     ) -> State {
-        let Some(tx) = self.tx_of(&state) else {
+        let Some(tx) = state.tx().copied() else {
             out.push(Action::Ignored(Ignored::NotWaiting));
             return state;
         };
@@ -967,7 +963,12 @@ impl Client {
                     return State::Selecting(tx);
                 };
                 // Same xid for the REQUEST (RFC 2131 Table 5), fresh count.
-                self.select_request(Tx { sent: 0, ..tx }, reply.yiaddr, server, now, rng, out)
+                let requesting = State::Requesting {
+                    tx: Tx { sent: 0, ..tx },
+                    offered: reply.yiaddr,
+                    server,
+                };
+                self.transmit(requesting, now, rng, out)
             }
             (
                 State::Requesting {
@@ -1042,18 +1043,6 @@ impl Client {
                 out.push(Action::Ignored(Ignored::Unexpected(Some(kind))));
                 state
             }
-        }
-    }
-
-    fn tx_of(&self, state: &State) -> Option<Tx> {
-        match state {
-            State::Selecting(tx)
-            | State::Requesting { tx, .. }
-            | State::Rebooting { tx, .. }
-            | State::Renewing { tx, .. }
-            | State::Rebinding { tx, .. }
-            | State::Informing { tx, .. } => Some(*tx),
-            _ => None,
         }
     }
 

@@ -101,4 +101,7 @@ pub enum Error {
     /// An outgoing message could not be encoded.
     #[error("DHCP: {0}")]
     Codec(#[from] CodecError),
+    /// The blocking facade could not start its runtime.
+    #[error("blocking facade: cannot start the tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }

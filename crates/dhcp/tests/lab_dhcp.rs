@@ -512,19 +512,35 @@ fn blocking_facade_obtains_a_lease() {
         return;
     };
     let ifname = lab.client_ifname().to_owned();
-    let lease = lab
+    let (lease, state, held, bound_stats, released_stats) = lab
         .in_client_ns(|| {
-            annexr_dhcp::blocking::obtain(
-                &ifname,
-                config(&ifname),
-                None,
-                ReportOnly::default(),
-                Duration::from_secs(30),
-            )
+            let client = Client::new(config(&ifname));
+            let mut driver =
+                annexr_dhcp::blocking::Driver::new(&ifname, client, ReportOnly::default())?;
+            let lease = driver.bound(Duration::from_secs(30))?;
+            let state = driver.client().state();
+            let held = driver.client().lease().cloned();
+            let bound_stats = driver.stats().clone();
+            let released_stats = driver.release()?;
+            Ok::<_, Error>((lease, state, held, bound_stats, released_stats))
         })
         .unwrap()
         .unwrap();
     check_every_option(&lab, &lease);
+    // The twin's driver keeps its state between calls: bound to the lease
+    // it returned, after a DISCOVER/REQUEST exchange on its own socket.
+    assert_eq!(state, StateName::Bound);
+    assert_eq!(held.as_ref(), Some(&lease));
+    assert_eq!(
+        sent_folded(&bound_stats.sent.to_vec()),
+        ["DISCOVER", "REQUEST"],
+        "{bound_stats:?}"
+    );
+    assert_eq!(
+        released_stats.sent.last().map(String::as_str),
+        Some("RELEASE"),
+        "{released_stats:?}"
+    );
 }
 
 /// The lease file of a real systemd-networkd (Debian's 252) that got its
@@ -705,13 +721,12 @@ fn inform_unanswered_gives_up_after_bounded_attempts() {
         .in_client_ns(|| {
             let mut cfg = config(&ifname);
             cfg.inform_attempts = 2;
-            annexr_dhcp::blocking::inform(
+            annexr_dhcp::blocking::Driver::new(
                 &ifname,
-                cfg,
-                off_subnet,
+                Client::inform(cfg, off_subnet),
                 ReportOnly::default(),
-                Duration::from_secs(60),
-            )
+            )?
+            .informed(Duration::from_secs(60))
         })
         .unwrap();
     let took = started.elapsed();

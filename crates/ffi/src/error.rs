@@ -108,7 +108,7 @@ pub(crate) enum FfiError {
         /// The probe's error (peer, cause).
         source: annexr_probe::Error,
     },
-    /// The private runtime could not be started.
+    /// The watch thread (or its runtime) could not be started.
     #[error("{function}: cannot start the runtime: {cause}")]
     Runtime {
         /// The C function.
@@ -133,6 +133,10 @@ impl FfiError {
             FfiError::Ldap { .. } => AnnexrStatus::Ldap,
             FfiError::Annexr { source, .. } => annexr_status(source),
             FfiError::NotFound { .. } => AnnexrStatus::NotFound,
+            FfiError::Probe {
+                source: annexr_probe::Error::Runtime(_),
+                ..
+            } => AnnexrStatus::Runtime,
             FfiError::Probe { .. } => AnnexrStatus::Probe,
             FfiError::Runtime { .. } => AnnexrStatus::Runtime,
         }
@@ -176,6 +180,9 @@ pub(crate) fn last_error() -> Option<String> {
 fn annexr_status(error: &annexr::Error) -> AnnexrStatus {
     match error {
         annexr::Error::Config(_) => AnnexrStatus::Config,
+        annexr::Error::Runtime(_) | annexr::Error::Ldap(annexr_ldap::Error::Runtime(_)) => {
+            AnnexrStatus::Runtime
+        }
         annexr::Error::Ldap(annexr_ldap::Error::Config(_)) => AnnexrStatus::Config,
         annexr::Error::Ldap(_) => AnnexrStatus::Ldap,
         // No LDAP server known, nothing to watch, no NTP server: the call

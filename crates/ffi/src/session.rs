@@ -4,12 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use annexr::blocking::Runner;
 use annexr::{Event, ShutdownReport, Startup, StartupConfig, StartupOutcome, StartupReport};
-use annexr_ldap::{Counted, DeviceTypeQuery, FoundAes, LdapClient, ResolvedAe};
+use annexr_ldap::blocking::LdapClient;
+use annexr_ldap::{Counted, DeviceTypeQuery, FoundAes, ResolvedAe};
 use annexr_model::Device;
+use annexr_probe::blocking::Prober;
 use annexr_probe::{ProbeOptions, Target};
 use serde::Serialize;
-use tokio::runtime::Runtime;
 
 use crate::error::FfiError;
 
@@ -20,8 +22,8 @@ pub(crate) type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 /// names one.
 const DEFAULT_CALLING_AE: &str = "ANNEXR";
 
-/// How long `shutdown` waits for the runtime's tasks (an LDAP connection
-/// driver, a probe being torn down) before leaving them.
+/// How long `shutdown` waits for the runner's tasks (a lookup in a
+/// blocking thread) before leaving them.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// The state behind one `AnnexrStartup` handle.
@@ -29,17 +31,19 @@ pub(crate) struct Session {
     config: StartupConfig,
     local: Option<Device>,
     progress: Option<Progress>,
-    /// Started on the first call that does I/O, so that creating a handle
-    /// starts no threads.
-    runtime: Option<Runtime>,
+    /// The blocking facade of the sequence, started on the first call that
+    /// needs it, so that creating a handle starts no threads.
+    runner: Option<Runner>,
+    /// The blocking prober, started on the first probe.
+    prober: Option<Prober>,
     shut_down: bool,
     /// What the last run found; kept after shutdown.
     last: Option<LastRun>,
     /// The last run's outcome while the device runs: it keeps the DHCP
-    /// lease and the ongoing time synchronization (on this runtime) until
+    /// lease and the ongoing time synchronization (on the runner) until
     /// shutdown.
     live: Option<StartupOutcome>,
-    /// The lookup client, with the server list it was made for.
+    /// The blocking lookup client, with the server list it was made for.
     ldap: Option<(Vec<String>, LdapClient)>,
 }
 
@@ -52,7 +56,8 @@ impl Session {
             config,
             local: None,
             progress: None,
-            runtime: None,
+            runner: None,
+            prober: None,
             shut_down: false,
             last: None,
             live: None,
@@ -70,24 +75,22 @@ impl Session {
         Ok(())
     }
 
-    fn runtime(&mut self, function: &'static str) -> Result<&Runtime> {
+    fn runner(&mut self, function: &'static str) -> Result<&Runner> {
         self.check_live(function)?;
-        if self.runtime.is_none() {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("annexr-ffi")
-                .enable_all()
-                .build()
-                .map_err(|e| FfiError::Runtime {
-                    function,
-                    cause: e.to_string(),
-                })?;
-            self.runtime = Some(runtime);
-        }
-        self.runtime.as_ref().ok_or_else(|| FfiError::Runtime {
-            function,
-            cause: "runtime missing after start".into(),
-        })
+        let runner = match self.runner.take() {
+            Some(runner) => runner,
+            None => Runner::new().map_err(|source| FfiError::Annexr { function, source })?,
+        };
+        Ok(self.runner.insert(runner))
+    }
+
+    fn prober(&mut self, function: &'static str) -> Result<&Prober> {
+        self.check_live(function)?;
+        let prober = match self.prober.take() {
+            Some(prober) => prober,
+            None => Prober::new().map_err(|source| FfiError::Probe { function, source })?,
+        };
+        Ok(self.prober.insert(prober))
     }
 
     /// Parses, validates and keeps the local description.
@@ -133,13 +136,13 @@ impl Session {
         }
         let startup = builder.build();
         let previous = self.live.take();
-        let runtime = self.runtime(function)?;
+        let runner = self.runner(function)?;
         if let Some(previous) = previous {
             // A second run is a reboot: the first one's lease and time
             // synchronization end first (problems show in its own report).
-            runtime.block_on(previous.shutdown(false));
+            runner.shutdown(previous, false);
         }
-        let outcome = runtime.block_on(startup.run());
+        let outcome = runner.run(&startup);
         let configured = outcome.report.configured;
         // The servers may have changed: the next lookup uses the new list.
         self.ldap = None;
@@ -200,27 +203,25 @@ impl Session {
             return Ok(urls.clone());
         }
         let config = self.config.clone();
-        self.runtime(function)?
-            .block_on(annexr::ldap_servers(&config))
+        self.runner(function)?
+            .ldap_servers(&config)
             .map_err(|source| FfiError::Annexr { function, source })
     }
 
-    fn ldap_client(&mut self, function: &'static str) -> Result<(LdapClient, &Runtime)> {
+    fn ldap_client(&mut self, function: &'static str) -> Result<&LdapClient> {
         let urls = self.ldap_urls(function)?;
-        let client = match &self.ldap {
-            Some((for_urls, client)) if *for_urls == urls => client.clone(),
+        let ldap = match self.ldap.take() {
+            Some((for_urls, client)) if for_urls == urls => (for_urls, client),
             _ => {
                 let config = self.config.clone();
-                let runtime = self.runtime(function)?;
-                // ldap3 spawns its connection driver on the current runtime.
-                let _entered = runtime.enter();
-                let client = annexr::ldap_client(&config, &urls)
+                let client = self
+                    .runner(function)?
+                    .ldap_client(&config, &urls)
                     .map_err(|source| FfiError::Annexr { function, source })?;
-                self.ldap = Some((urls, client.clone()));
-                client
+                (urls, client)
             }
         };
-        Ok((client, self.runtime(function)?))
+        Ok(&self.ldap.insert(ldap).1)
     }
 
     /// R.3: one AE title to its device and connections, as JSON.
@@ -230,9 +231,9 @@ impl Session {
     }
 
     fn resolve(&mut self, function: &'static str, ae_title: &str) -> Result<Counted<ResolvedAe>> {
-        let (client, runtime) = self.ldap_client(function)?;
-        let counted = runtime
-            .block_on(client.resolve_ae(ae_title))
+        let counted = self
+            .ldap_client(function)?
+            .resolve_ae(ae_title)
             .map_err(|source| FfiError::Ldap { function, source })?;
         match counted.value {
             Some(ae) => Ok(Counted {
@@ -253,11 +254,11 @@ impl Session {
         device_type: &str,
         installed_only: bool,
     ) -> Result<String> {
-        let (client, runtime) = self.ldap_client(function)?;
         let mut query = DeviceTypeQuery::new(device_type);
         query.installed_only = installed_only;
-        let counted = runtime
-            .block_on(client.find_aes(&query))
+        let counted = self
+            .ldap_client(function)?
+            .find_aes(&query)
             .map_err(|source| FfiError::Ldap { function, source })?;
         Ok(to_json(&Found {
             device_type,
@@ -299,8 +300,8 @@ impl Session {
         let target = Target::new(host, port, called_ae, self.calling_ae(calling_ae));
         let options = self.probe_options();
         let report = self
-            .runtime(function)?
-            .block_on(annexr_probe::probe(&target, &options))
+            .prober(function)?
+            .probe(&target, &options)
             .map_err(|source| FfiError::Probe { function, source })?;
         Ok(report.to_json())
     }
@@ -337,9 +338,9 @@ impl Session {
 
     /// R.5: marks the device offline in LDAP when asked (R.5.2), stops the
     /// time synchronization, releases the DHCP lease (R.5.1), closes the
-    /// lookup connection and stops the runtime's threads. Later calls fail
-    /// with a state error, except for the last run's report; freeing is
-    /// still needed.
+    /// lookup connection and stops the threads of the blocking facades.
+    /// Later calls fail with a state error, except for the last run's
+    /// report; freeing is still needed.
     pub(crate) fn shutdown(&mut self, set_offline: bool) -> ShutdownReport {
         let mut report = ShutdownReport::default();
         if self.shut_down {
@@ -347,29 +348,22 @@ impl Session {
             return report;
         }
         self.shut_down = true;
+        // The lookup client and the prober own their runtimes: dropping
+        // them closes the connection and stops their threads.
+        self.ldap = None;
+        self.prober = None;
         let live = self.live.take();
-        let Some(runtime) = self.runtime.take() else {
-            if set_offline {
-                report
-                    .problems
-                    .push("set offline: the startup has not run".into());
-            }
-            return report;
-        };
-        match live {
-            Some(live) => report = runtime.block_on(live.shutdown(set_offline)),
-            None if set_offline => report
+        let runner = self.runner.take();
+        match (live, &runner) {
+            (Some(live), Some(runner)) => report = runner.shutdown(live, set_offline),
+            (_, _) if set_offline => report
                 .problems
                 .push("set offline: the startup has not run".into()),
-            None => {}
+            (_, _) => {}
         }
-        {
-            // Dropping the client ends its connection driver's channel
-            // inside the runtime it was spawned on.
-            let _entered = runtime.enter();
-            self.ldap = None;
+        if let Some(runner) = runner {
+            runner.shutdown_timeout(SHUTDOWN_WAIT);
         }
-        runtime.shutdown_timeout(SHUTDOWN_WAIT);
         report
     }
 }

@@ -1,10 +1,11 @@
 //! Errors: each names the server, the step and the cause. Passwords never
 //! appear here (nothing in this crate formats a [`crate::Secret`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything that can go wrong talking to the configuration directory.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The client configuration itself is unusable (no servers, bad URL, bad CA file).
@@ -175,6 +176,10 @@ pub enum Error {
         /// The title.
         title: String,
     },
+    /// The blocking facade could not start its runtime (`Arc`: this error
+    /// is `Clone`).
+    #[error("blocking facade: cannot start the tokio runtime: {0}")]
+    Runtime(#[source] Arc<std::io::Error>),
 }
 
 impl Error {
@@ -262,6 +267,7 @@ impl Error {
                 "give each AE its own title: the same title on several devices makes callers reach the wrong one"
             }
             Error::TitleTaken { .. } => "choose another AE title, or free it in the registry",
+            Error::Runtime(_) => "check the process's limits on threads and open files",
         }
     }
 }

@@ -10,7 +10,7 @@ use annexr_lab::{Slapd, SlapdPair, or_skip};
 use annexr_ldap::{
     AllocationPolicy, Allocator, ClientConfig, ClockCorrection, DeviceLookup, DeviceTypeQuery,
     Error, InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration, SopClassQuery,
-    Target, UpdateOutcome,
+    Target, UpdateOutcome, WatchEvent, WatchOptions,
 };
 use annexr_model::{
     AeTitle, Attribute, Device, Dn, Extensions, Layout, NetworkAe, NetworkConnection,
@@ -528,6 +528,48 @@ async fn install_in_order_then_exists_and_blocking_facade_loads_it() {
     .join()
     .unwrap();
     assert!(same(&loaded.found().unwrap(), &d));
+}
+
+/// The blocking twin has what the async client offers: install_with (with
+/// its steps), the configuration, the cache, and a watch whose events are
+/// read without async (its runtime's worker drives it between calls).
+#[test]
+fn blocking_twin_installs_with_steps_and_watches() {
+    let Some(slapd) = or_skip(Slapd::builder().start()) else {
+        return;
+    };
+    let d = device("CT-TWIN", "TW", 1);
+    let b = annexr_ldap::blocking::LdapClient::new(config(&slapd)).unwrap();
+    assert_eq!(b.config().servers, vec![slapd.url()]);
+    let mut steps = Vec::new();
+    let r = b
+        .install_with(&InstallPlan::new(d.clone()), |s| steps.push(s.clone()))
+        .unwrap();
+    assert!(
+        matches!(r.value, InstallOutcome::Installed { .. }),
+        "{:?}",
+        r.value
+    );
+    assert!(!steps.is_empty());
+    let cached = b.resolve_ae_cached("TW1").unwrap().value.unwrap();
+    assert_eq!(cached.device_name, "CT-TWIN");
+    b.clear_cache();
+    // After clear_cache the lookup goes to the server again.
+    let fresh = b.resolve_ae_cached("TW1").unwrap();
+    assert!(fresh.stats.round_trips > 0, "{:?}", fresh.stats);
+
+    let mut watch = b.watch(vec!["CT-TWIN".into()], WatchOptions::default());
+    assert!(
+        matches!(watch.blocking_next(), Some(WatchEvent::Following { .. })),
+        "the watch reports that it follows first"
+    );
+    match watch.blocking_next() {
+        Some(WatchEvent::Device { name, lookup }) => {
+            assert_eq!(name, "CT-TWIN");
+            assert!(same(&lookup.found().unwrap(), &d));
+        }
+        other => panic!("expected the followed device, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -26,6 +26,20 @@ fn client_with_base(
     urls: &[String],
     remembered_base: Option<&str>,
 ) -> Result<LdapClient, crate::Error> {
+    Ok(LdapClient::new(client_config(
+        config,
+        urls,
+        remembered_base,
+    )?)?)
+}
+
+/// The LDAP client settings for the startup settings and the server list
+/// (also for the blocking twin, [`crate::blocking::Runner::ldap_client`]).
+pub(crate) fn client_config(
+    config: &StartupConfig,
+    urls: &[String],
+    remembered_base: Option<&str>,
+) -> Result<ClientConfig, crate::Error> {
     let mut client_config = ClientConfig::with_servers(urls.to_vec())
         .starttls(config.ldap.starttls)
         .allow_plaintext_bind(config.ldap.allow_plaintext_bind)
@@ -49,7 +63,7 @@ fn client_with_base(
     if let Some(base) = config.ldap.base_dn.as_deref().or(remembered_base) {
         client_config = client_config.base_dn(base.to_string());
     }
-    Ok(LdapClient::new(client_config)?)
+    Ok(client_config)
 }
 
 /// Why the LDAP read failed, and what an administrator can do about it.

@@ -32,4 +32,7 @@ pub enum Error {
     /// Measuring the clock failed.
     #[error(transparent)]
     Time(#[from] annexr_sntp::Error),
+    /// The blocking facade could not start its runtime.
+    #[error("blocking facade: cannot start the tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }

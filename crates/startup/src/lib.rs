@@ -4,7 +4,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`blocking`] | the same for firmware without tokio: [`blocking::run`] and [`blocking::Running::shutdown`] |
+//! | [`blocking`] | the same for firmware without tokio: [`blocking::Runner`] runs, shuts down, looks up and watches |
 //! | [`config`] | [`StartupConfig`]: the TOML settings, every one with a default |
 //! | [`store`] | the non-volatile store: the device's name, last configuration, last lease, titles |
 //! | [`watch`] | [`Watch`]: after startup, follow this device and its peers in the directory, as events |

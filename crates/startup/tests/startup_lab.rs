@@ -917,3 +917,48 @@ async fn an_incomplete_device_is_completed_also_without_a_store() {
         .unwrap();
     assert!(registry.contains("dicomAETitle: MRHALF"), "{registry}");
 }
+
+/// `annexr::blocking::Runner`, the twin the C ABI is built on: one runner
+/// finds the LDAP servers, runs the startup, hands out a blocking LDAP
+/// client for lookups, and shuts the device down offline.
+#[test]
+fn the_blocking_runner_starts_looks_up_and_shuts_down() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let mut config = site_config(&site, "CT-SCANNER-1");
+    config.time.enabled = false;
+    let runner = annexr::blocking::Runner::new().unwrap();
+    let servers = runner.ldap_servers(&config).unwrap();
+    assert_eq!(
+        servers,
+        vec![format!(
+            "ldap://{}:{}",
+            annexr_lab::LDAP_HOST,
+            site.slapd.port()
+        )]
+    );
+    let startup = Startup::builder().config(config.clone()).build();
+    let outcome = runner.run(&startup);
+    assert!(outcome.report.configured, "{}", outcome.report);
+    assert_eq!(outcome.report.configuration_source, Some(Source::Ldap));
+    assert_eq!(outcome.ldap_urls, servers);
+
+    let client = runner.ldap_client(&config, &outcome.ldap_urls).unwrap();
+    let ae = client.resolve_ae("CT1").unwrap().value.unwrap();
+    assert_eq!(ae.device_name, "CT-SCANNER-1");
+    assert!(ae.installed);
+    // The client's own runtime keeps its connection: a second lookup works.
+    let again = client.resolve_ae("CT1").unwrap().value.unwrap();
+    assert_eq!(again.ae_title, ae.ae_title);
+
+    let shutdown = runner.shutdown(outcome, true);
+    assert!(shutdown.marked_offline, "{shutdown:?}");
+    assert!(shutdown.problems.is_empty(), "{shutdown:?}");
+    assert_eq!(
+        installed_in_ldap(&site, "CT-SCANNER-1"),
+        "dicomInstalled: FALSE"
+    );
+    drop(client);
+    runner.shutdown_timeout(std::time::Duration::from_secs(5));
+}

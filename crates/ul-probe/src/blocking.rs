@@ -8,6 +8,11 @@ use crate::sweep::{SweepOptions, SweepReport};
 use crate::target::{ProbeOptions, Target};
 
 /// Blocking twin of [`crate::probe`] and [`crate::sweep`]: owns its runtime.
+///
+/// # Panics
+/// [`Prober::probe`] and [`Prober::sweep`] panic when called from within a
+/// tokio runtime (tokio refuses to block a thread that drives async tasks);
+/// call the async functions there.
 #[derive(Debug)]
 pub struct Prober {
     runtime: tokio::runtime::Runtime,
@@ -23,9 +28,7 @@ impl Prober {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Runtime {
-                cause: e.to_string(),
-            })?;
+            .map_err(|e| Error::Runtime(e.into()))?;
         Ok(Prober { runtime })
     }
 

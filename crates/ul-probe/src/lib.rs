@@ -64,8 +64,8 @@ pub use model::targets_of_device;
 pub use pdu::{NegotiatedContext, PeerInfo, ProposedContext};
 pub use probe::probe;
 pub use report::{
-    CertInfo, CertVerification, Ending, Error, Phase, ProbeReport, Refused, Timings, TlsReport,
-    TransportErrorKind, Verdict, decide,
+    CertInfo, CertVerification, Ending, Error, Phase, ProbeReport, Refused, RuntimeCause, Timings,
+    TlsReport, TransportErrorKind, Verdict, decide,
 };
 pub use sweep::{SweepItem, SweepOptions, SweepReport, SweepSummary, sweep};
 pub use target::{ProbeOptions, Target};

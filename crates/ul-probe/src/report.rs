@@ -162,11 +162,45 @@ pub enum Error {
         cause: String,
     },
     /// The blocking facade could not start its runtime.
-    #[error("blocking probe: cannot start a tokio runtime: {cause}")]
-    Runtime {
-        /// The cause.
-        cause: String,
-    },
+    #[error("blocking facade: cannot start the tokio runtime: {0}")]
+    Runtime(#[source] RuntimeCause),
+}
+
+/// The operating system's refusal to start a runtime, kept typed: an
+/// `io::Error` shared so that [`Error`] stays `Clone`, compared by kind and
+/// text, serialized as `{"cause": "..."}`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct RuntimeCause(std::sync::Arc<std::io::Error>);
+
+impl RuntimeCause {
+    /// The OS error.
+    pub fn io(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl From<std::io::Error> for RuntimeCause {
+    fn from(e: std::io::Error) -> Self {
+        RuntimeCause(std::sync::Arc::new(e))
+    }
+}
+
+impl PartialEq for RuntimeCause {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for RuntimeCause {}
+
+impl Serialize for RuntimeCause {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("RuntimeCause", 1)?;
+        st.serialize_field("cause", &self.0.to_string())?;
+        st.end()
+    }
 }
 
 /// Duration of each phase in microseconds (`None`: not reached).
@@ -364,14 +398,16 @@ pub fn decide(
                 detail: cause.clone(),
             };
         }
-        Some(
-            Error::InvalidTarget { cause, .. }
-            | Error::TlsSetup { cause, .. }
-            | Error::Runtime { cause },
-        ) => {
+        Some(Error::InvalidTarget { cause, .. } | Error::TlsSetup { cause, .. }) => {
             return Verdict::ProtocolViolation {
                 phase: Phase::Resolve,
                 detail: cause.clone(),
+            };
+        }
+        Some(Error::Runtime(cause)) => {
+            return Verdict::ProtocolViolation {
+                phase: Phase::Resolve,
+                detail: cause.to_string(),
             };
         }
         None => {}
