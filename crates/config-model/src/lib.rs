@@ -67,5 +67,5 @@ pub use model::{
     ConfigurationRoot, Device, DevicesRoot, Extensions, NetworkAe, NetworkConnection,
     TransferCapability, TransferRole, UniqueAeTitle, UniqueAeTitlesRegistryRoot,
 };
-pub use schema::{openldap_schema, openldap_schema_ldif};
+pub use schema::{ds389_schema_ldif, openldap_schema, openldap_schema_ldif};
 pub use validate::ValidationError;

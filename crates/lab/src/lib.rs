@@ -9,6 +9,7 @@
 //! | server | what it stands for |
 //! |---|---|
 //! | [`Slapd`] | the site's LDAP server with the PS3.15 Annex H schema |
+//! | [`Ds389`] | the same on 389 Directory Server; [`LdapServerKind`] runs a test on both |
 //! | [`Dnsmasq`] | the site's DNS server (SRV, A, TXT records) |
 //! | [`DnsServer`] | the same records on dnsmasq, BIND 9 or unbound ([`DnsZone::start_on`]) |
 //! | [`Chronyd`] | the site's NTP server, optionally with a shifted clock |
@@ -34,8 +35,10 @@ mod chronyd;
 mod dhcp;
 mod dhcp_server_ns;
 mod dicom;
+mod directory;
 mod dns;
 mod dnsmasq;
+mod ds389;
 mod evil_ldap;
 mod ntpsec;
 mod orthanc;
@@ -53,8 +56,10 @@ use std::time::Duration;
 pub use chronyd::{Chronyd, ChronydBuilder};
 pub use dhcp::{DhcpExpected, DhcpLab, DhcpLabBuilder, DhcpServer};
 pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
+pub use directory::{AnyLdapServer, LdapServer, LdapServerBuilder, LdapServerKind};
 pub use dns::{DnsServer, DnsServerKind, DnsZone, LoggedQuery, SrvRecord};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder};
+pub use ds389::{DICOM_SCHEMA_389, Ds389, Ds389Builder};
 pub use evil_ldap::{EvilLdap, Misbehaviour};
 pub use ntpsec::Ntpsec;
 pub use orthanc::{Orthanc, OrthancBuilder};
@@ -165,12 +170,15 @@ fn announce(server: &str, version: &str, addr: &str, ready_after: Duration) {
     eprintln!("{line}");
     if let Some(path) = std::env::var_os("ANNEXR_LAB_LOG") {
         use std::io::Write;
+        // Test binaries append concurrently: one write(2) of a whole line
+        // to an O_APPEND file keeps lines whole (writeln! may write the
+        // line and its newline separately, gluing another line in between).
         if let Ok(mut file) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
         {
-            let _ = writeln!(file, "{line}");
+            let _ = file.write_all(format!("{line}\n").as_bytes());
         }
     }
 }
