@@ -6,8 +6,11 @@
 //! `defaults.inf` whose every writable path (configuration, database, logs,
 //! run and lock directories, the ldapi socket) lies in that directory, with
 //! systemd and SELinux off. Nothing is written to /etc, /var or /run, and no
-//! systemd unit is enabled. The lab then runs `ns-slapd -d 0` in the
-//! foreground as its own child process, and removes everything on drop.
+//! systemd unit is enabled. That instance is made once per 389-DS version
+//! and kept as a template under target/lab-cache; every lab server is a
+//! clone of it in its own temporary directory, with its own database, CA and
+//! ports. The lab runs `ns-slapd -d 0` in the foreground as its own child
+//! process, and removes the directory on drop.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -112,9 +115,11 @@ impl Ds389Builder {
         let dscreate = find_binary(SERVER, "dscreate", PACKAGE)?;
         let ns_slapd = find_binary(SERVER, "ns-slapd", PACKAGE)?;
         find_binary(SERVER, "ldapadd", "ldap-utils")?;
+        let version = version_of_389(&ns_slapd);
+        let template = template(&dscreate, &version)?;
         let dir = tempfile::Builder::new().prefix("annexr-ds389-").tempdir()?;
         let paths = InstancePaths::new(dir.path());
-        create_instance(&dscreate, &paths, &self.suffix)?;
+        clone_template(&template, &paths, &self.suffix)?;
         std::fs::write(paths.schema_dir().join("98dicom.ldif"), DICOM_SCHEMA_389)?;
         let ca = if self.tls {
             let ca = LabCa::generate(dir.path())?;
@@ -137,7 +142,6 @@ impl Ds389Builder {
         ];
         edit_entry(&paths.dse(), "cn=config", &config)?;
         import_seed(&ns_slapd, &paths, &self)?;
-        let version = version_of_389(&ns_slapd);
         let mut server = with_port_retry(|port| {
             let tls_port = if self.tls { Some(free_port()?) } else { None };
             set_ports(&paths, port, tls_port)?;
@@ -199,6 +203,95 @@ impl InstancePaths {
     fn var(&self) -> PathBuf {
         self.root.join("var")
     }
+}
+
+/// The suffix the template instance is created with; a clone replaces it.
+const TEMPLATE_SUFFIX: &str = "dc=example,dc=org";
+/// Bumped when the template's layout changes, so an old cache is not used.
+const TEMPLATE_REVISION: u32 = 2;
+/// The file in a template naming the directory it was created in, which
+/// its configuration's paths refer to.
+const CREATED_AT: &str = "created-at";
+
+/// An instance made by `dscreate` once per 389-DS version and kept under
+/// target/lab-cache (dscreate takes seconds: it starts and stops the server
+/// to configure it). Instances are clones of it ([`clone_template`]).
+fn template(dscreate: &Path, version: &str) -> Result<PathBuf, LabError> {
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/lab-cache");
+    std::fs::create_dir_all(&cache)?;
+    // dscreate writes some paths canonical, some as given: give it one form.
+    let cache = std::fs::canonicalize(&cache)?;
+    let name: String = version
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let ready = cache.join(format!("ds389-template-v{TEMPLATE_REVISION}-{name}"));
+    if ready.join(CREATED_AT).is_file() {
+        return Ok(ready);
+    }
+    let staging = tempfile::Builder::new()
+        .prefix("ds389-staging-")
+        .tempdir_in(&cache)?;
+    create_instance(
+        dscreate,
+        &InstancePaths::new(staging.path()),
+        TEMPLATE_SUFFIX,
+    )?;
+    // The paths in the configuration name the staging directory.
+    std::fs::write(
+        staging.path().join(CREATED_AT),
+        staging.path().display().to_string(),
+    )?;
+    // Whole or not at all: a concurrent test process may have won the
+    // race, and then its template is used and this one dropped.
+    if std::fs::rename(staging.path(), &ready).is_ok() {
+        // The directory moved; nothing is left for the TempDir to remove.
+        let _ = staging.keep();
+    }
+    Ok(ready)
+}
+
+/// Copies the template's configuration (dse.ldif, schema, NSS database)
+/// into `paths`, with the template's paths and suffix replaced, and makes
+/// the empty directories the server writes to.
+fn clone_template(template: &Path, paths: &InstancePaths, suffix: &str) -> Result<(), LabError> {
+    let from = InstancePaths::new(template);
+    for dir in [
+        paths.log_dir(),
+        paths.run_dir(),
+        paths.var().join("db"),
+        paths.var().join("bak"),
+        paths.var().join("ldif"),
+        paths.root.join("tmp"),
+        paths.root.join(format!("lock/slapd-{INSTANCE}")),
+    ] {
+        std::fs::create_dir_all(dir)?;
+    }
+    copy_dir(&from.config_dir(), &paths.config_dir())?;
+    copy_dir(&from.schema_dir(), &paths.schema_dir())?;
+    let old_root = std::fs::read_to_string(template.join(CREATED_AT))?;
+    let new_root = paths.root.display().to_string();
+    for name in ["dse.ldif", "pkcs11.txt"] {
+        let file = paths.config_dir().join(name);
+        // Unfolded first: the server folds long lines, also inside paths.
+        let text = std::fs::read_to_string(&file)?.replace("\n ", "");
+        let mut text = text.replace(&old_root, &new_root);
+        if name == "dse.ldif" && suffix != TEMPLATE_SUFFIX {
+            text = text.replace(TEMPLATE_SUFFIX, suffix);
+        }
+        std::fs::write(&file, text)?;
+    }
+    // Left by the template's own run; the clone starts from dse.ldif.
+    for stale in ["dse.ldif.bak", "dse.ldif.startOK", "dse.ldif.tmp"] {
+        let _ = std::fs::remove_file(paths.config_dir().join(stale));
+    }
+    Ok(())
 }
 
 /// Runs `dscreate from-file` with every path of the instance inside the lab
