@@ -169,18 +169,20 @@ fn announce(server: &str, version: &str, addr: &str, ready_after: Duration) {
     );
     eprintln!("{line}");
     if let Some(path) = std::env::var_os("ANNEXR_LAB_LOG") {
-        use std::io::Write;
-        // Test binaries append concurrently: one write(2) of a whole line
-        // to an O_APPEND file keeps lines whole (writeln! may write the
-        // line and its newline separately, gluing another line in between).
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = file.write_all(format!("{line}\n").as_bytes());
-        }
+        let _ = append_line(std::path::Path::new(&path), &line);
     }
+}
+
+/// Appends `line` and its newline to `path` in one write(2) on an O_APPEND
+/// file: test binaries append concurrently, and `writeln!` may write a line
+/// and its newline separately, gluing another process's line in between.
+fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(format!("{line}\n").as_bytes())
 }
 
 /// Starts a server with a freshly chosen port, retrying a few times when
@@ -196,4 +198,38 @@ fn with_port_retry<T>(mut attempt: impl FnMut(u16) -> Result<T, LabError>) -> Re
         }
     }
     Err(last.unwrap_or_else(|| LabError::Invalid("no start attempt ran".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn concurrent_appends_keep_every_line_whole() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let path = dir
+            .as_ref()
+            .map(|d| d.path().join("servers.log"))
+            .unwrap_or_default();
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        let _ =
+                            super::append_line(&path, &format!("annexr-lab: w{w} line {i} end"));
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            let _ = writer.join();
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text.lines().count(), 8 * 200);
+        assert!(
+            text.lines().all(|l| l.starts_with("annexr-lab: w")
+                && l.ends_with(" end")
+                && l.matches("annexr-lab").count() == 1),
+            "{text}"
+        );
+    }
 }
