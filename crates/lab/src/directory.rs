@@ -45,6 +45,7 @@ impl LdapServerKind {
             size_limit: None,
             dicom_tree: true,
             log_operations: false,
+            sync_provider: false,
         }
     }
 
@@ -70,6 +71,7 @@ pub struct LdapServerBuilder {
     size_limit: Option<u32>,
     dicom_tree: bool,
     log_operations: bool,
+    sync_provider: bool,
 }
 
 impl LdapServerBuilder {
@@ -112,6 +114,13 @@ impl LdapServerBuilder {
         self
     }
 
+    /// RFC 4533 content synchronization (refreshAndPersist) for clients:
+    /// slapd's syncprov overlay, 389-DS's Content Synchronization plugin.
+    pub fn sync_provider(mut self, on: bool) -> Self {
+        self.sync_provider = on;
+        self
+    }
+
     /// Starts the server.
     pub fn start(self) -> Result<AnyLdapServer, LabError> {
         match self.kind {
@@ -120,7 +129,8 @@ impl LdapServerBuilder {
                     .read_only(self.read_only)
                     .tls(self.tls)
                     .dicom_tree(self.dicom_tree)
-                    .log_operations(self.log_operations);
+                    .log_operations(self.log_operations)
+                    .sync_provider(self.sync_provider);
                 for seed in &self.seed {
                     b = b.seed_ldif(seed);
                 }
@@ -133,7 +143,8 @@ impl LdapServerBuilder {
                 let mut b = Ds389::builder()
                     .read_only(self.read_only)
                     .tls(self.tls)
-                    .dicom_tree(self.dicom_tree);
+                    .dicom_tree(self.dicom_tree)
+                    .sync_provider(self.sync_provider);
                 for seed in &self.seed {
                     b = b.seed_ldif(seed);
                 }

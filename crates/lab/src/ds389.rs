@@ -47,6 +47,7 @@ pub struct Ds389Builder {
     tls: bool,
     size_limit: Option<u32>,
     dicom_tree: bool,
+    sync_provider: bool,
 }
 
 impl Default for Ds389Builder {
@@ -59,6 +60,7 @@ impl Default for Ds389Builder {
             tls: true,
             size_limit: None,
             dicom_tree: true,
+            sync_provider: false,
         }
     }
 }
@@ -108,6 +110,14 @@ impl Ds389Builder {
         self
     }
 
+    /// With `true`, clients can follow the directory with RFC 4533 content
+    /// synchronization (refreshAndPersist): the Retro Changelog and Content
+    /// Synchronization plugins are enabled, as a 389-DS site enables them.
+    pub fn sync_provider(mut self, on: bool) -> Self {
+        self.sync_provider = on;
+        self
+    }
+
     /// Creates the instance with `dscreate`, loads the schema, the access
     /// rules, the base DIT and the seed, starts `ns-slapd` and waits until
     /// it accepts connections.
@@ -141,6 +151,35 @@ impl Ds389Builder {
             ("nsslapd-accesslog-logbuffering", "off".to_string()),
         ];
         edit_entry(&paths.dse(), "cn=config", &config)?;
+        if self.sync_provider {
+            edit_entry(
+                &paths.dse(),
+                "cn=Retro Changelog Plugin,cn=plugins,cn=config",
+                &[
+                    ("nsslapd-pluginEnabled", "on".to_string()),
+                    // Content sync identifies entries by their unique id.
+                    ("nsslapd-attribute", "nsuniqueid:targetUniqueId".to_string()),
+                    ("nsslapd-include-suffix", self.suffix.clone()),
+                ],
+            )?;
+            edit_entry(
+                &paths.dse(),
+                "cn=Content Synchronization,cn=plugins,cn=config",
+                &[("nsslapd-pluginEnabled", "on".to_string())],
+            )?;
+            // Stock 389-DS lets only bound users send the sync request
+            // control (userdn ldap:///all); like the lab's slapd, anyone may.
+            edit_entry(
+                &paths.dse(),
+                "oid=1.3.6.1.4.1.4203.1.9.1.1,cn=features,cn=config",
+                &[(
+                    "aci",
+                    "(targetattr != \"aci\")(version 3.0; acl \"Sync Request Control\"; \
+                     allow (read, search) userdn = \"ldap:///anyone\";)"
+                        .to_string(),
+                )],
+            )?;
+        }
         import_seed(&ns_slapd, &paths, &self)?;
         let mut server = with_port_retry(|port| {
             let tls_port = if self.tls { Some(free_port()?) } else { None };
