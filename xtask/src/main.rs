@@ -31,6 +31,12 @@ enum Placement {
 /// relative to its directory under target/lab-pkgs, or installed system-wide).
 const PACKAGES: &[(&str, &str, Placement)] = &[
     ("slapd", "/usr/sbin/slapd", Placement::System),
+    // Starts nothing: its units are installed disabled (dirsrv@.service is a
+    // template, dirsrv-snmp is not enabled) and policy-rc.d forbids the
+    // start its postinst asks for; the lab creates instances in temporary
+    // directories with dscreate.
+    ("389-ds-base", "/usr/sbin/ns-slapd", Placement::System),
+    ("libnss3-tools", "/usr/bin/certutil", Placement::System),
     ("ldap-utils", "/usr/bin/ldapsearch", Placement::System),
     ("dnsmasq", "/usr/sbin/dnsmasq", Placement::System),
     ("bind9", "/usr/sbin/named", Placement::System),
@@ -324,7 +330,7 @@ fn summarize_lab_log(path: &Path) {
 /// The protocol a lab server family (its log name) serves.
 fn protocol_of(server: &str) -> &'static str {
     match server {
-        "slapd" => "LDAP",
+        "slapd" | "389-ds" => "LDAP",
         "dnsmasq" | "bind9" | "unbound" => "DNS",
         "chronyd" | "ntpsec" => "NTP",
         "dnsmasq-dhcp" | "kea-dhcp4" => "DHCP",
@@ -338,11 +344,13 @@ fn protocol_of(server: &str) -> &'static str {
 fn lab_summary(text: &str) -> Vec<String> {
     let mut servers: std::collections::BTreeMap<(&str, String), (String, String, Vec<f64>)> =
         Default::default();
-    for line in text.lines() {
+    // Split at every record start, not only at line starts: a log written
+    // by an older lab could have two records glued on one line.
+    for rest in text
+        .lines()
+        .flat_map(|line| line.split("annexr-lab: ").skip(1))
+    {
         // annexr-lab: NAME ready on ADDR in N ms [VERSION]
-        let Some(rest) = line.strip_prefix("annexr-lab: ") else {
-            continue;
-        };
         let Some((name, rest)) = rest.split_once(" ready on ") else {
             continue;
         };
@@ -645,6 +653,8 @@ annexr-lab: ntpsec (synchronized) ready on 10.233.0.1:123@netns:x in 7000.0 ms [
 annexr-lab: storescp STORESCP ready on 127.0.0.1:104 in 10.0 ms [storescp v3.6.7]
 annexr-lab: pynetdicom ready on 127.0.0.1:11112 in 900.0 ms [pynetdicom 3.0.4]
 test noise that is not a lab line
+annexr-lab: slapd ready on ldap://127.0.0.1:389 in 100.0 ms [OpenLDAP 2.5]annexr-lab: 389-ds ready on ldap://127.0.0.1:390 in 2000.0 ms [389-Directory/2.3.1]
+
 ";
         let lines = lab_summary(log);
         let families: Vec<(&str, &str)> = lines
@@ -662,6 +672,8 @@ test noise that is not a lab line
                 ("DNS", "bind9"),
                 ("DNS", "dnsmasq"),
                 ("DNS", "unbound"),
+                ("LDAP", "389-ds"),
+                ("LDAP", "slapd"),
                 ("NTP", "ntpsec"),
             ]
         );
@@ -670,7 +682,18 @@ test noise that is not a lab line
             "{}",
             lines[2]
         );
-        assert!(lines[5].ends_with("[ntpd ntpsec-1.2.2]"), "{}", lines[5]);
+        // Two records glued on one line are two families, each whole.
+        assert!(
+            lines[5].ends_with("e.g. ldap://127.0.0.1:390  [389-Directory/2.3.1]"),
+            "{}",
+            lines[5]
+        );
+        assert!(
+            lines[6].ends_with("e.g. ldap://127.0.0.1:389  [OpenLDAP 2.5]"),
+            "{}",
+            lines[6]
+        );
+        assert!(lines[7].ends_with("[ntpd ntpsec-1.2.2]"), "{}", lines[7]);
     }
 
     #[test]

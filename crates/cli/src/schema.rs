@@ -15,6 +15,10 @@ pub(crate) enum SchemaFormat {
     Openldap,
     /// An OpenLDAP cn=config entry, for `ldapadd -Y EXTERNAL -H ldapi:///`.
     Ldif,
+    /// A 389 Directory Server schema file (`dn: cn=schema`), for the
+    /// instance's schema directory.
+    #[value(name = "389")]
+    Ds389,
 }
 
 #[derive(Debug, Args)]
@@ -32,6 +36,7 @@ pub(crate) fn run(args: SchemaArgs) -> u8 {
     let text = match args.format {
         SchemaFormat::Openldap => annexr_model::openldap_schema(),
         SchemaFormat::Ldif => annexr_model::openldap_schema_ldif(),
+        SchemaFormat::Ds389 => annexr_model::ds389_schema_ldif(),
     };
     let written = match &args.output {
         Some(path) => std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display())),

@@ -1,5 +1,6 @@
 //! `annexr schema` prints exactly the schema files the lab's slapd loads in
-//! every lab test (crates/lab/schema), in both OpenLDAP formats.
+//! every lab test (crates/lab/schema), in both OpenLDAP formats and the
+//! 389 Directory Server format.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::process::Command;
@@ -28,6 +29,13 @@ fn schema_ldif_is_the_cn_config_entry_slapd_loads() {
     let ldif = schema("ldif");
     assert!(ldif.contains("dn: cn=dicom,cn=schema,cn=config"));
     assert_eq!(ldif, lab_file("dicom.ldif"));
+}
+
+#[test]
+fn schema_389_is_the_file_389_ds_loads() {
+    let ldif = schema("389");
+    assert!(ldif.contains("\ndn: cn=schema\n"));
+    assert_eq!(ldif, lab_file("98dicom-389ds.ldif"));
 }
 
 #[test]

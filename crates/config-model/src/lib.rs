@@ -77,8 +77,8 @@ pub use model::{
 pub use sample::sample_modality;
 pub use schema::{
     ATTRIBUTE_ARC, ATTRIBUTE_TYPES, AttributeType, Equality, OBJECT_CLASS_ARC, OBJECT_CLASSES,
-    OPERATIONAL_ATTRIBUTES, ObjectClass, Syntax, attr, attribute_type, is_operational,
-    object_class, oc, openldap_schema, openldap_schema_ldif, rdn,
+    OPERATIONAL_ATTRIBUTES, ObjectClass, Syntax, attr, attribute_type, ds389_schema_ldif,
+    is_operational, object_class, oc, openldap_schema, openldap_schema_ldif, rdn,
 };
 pub use store::{STORE_FORMAT, STORE_VERSION, device_from_json, device_to_json};
 pub use validate::{ValidationError, is_valid_hostname, is_valid_uid};

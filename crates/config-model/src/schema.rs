@@ -2,8 +2,8 @@
 //! OIDs, syntaxes, matching rules and object classes.
 //!
 //! Every other crate and the lab refer to these tables; [`openldap_schema`] and
-//! [`openldap_schema_ldif`] render them for OpenLDAP so the server's schema and the
-//! code can never disagree.
+//! [`openldap_schema_ldif`] render them for OpenLDAP, [`ds389_schema_ldif`] for
+//! 389 Directory Server, so the server's schema and the code can never disagree.
 
 use std::fmt::Write as _;
 
@@ -722,6 +722,37 @@ pub fn openldap_schema_ldif() -> String {
     s
 }
 
+/// `X-ORIGIN` of the definitions in [`ds389_schema_ldif`]: 389 Directory
+/// Server shows it to administrators as where a definition came from.
+const DS389_ORIGIN: &str = "DICOM PS3.15 Annex H";
+
+/// The schema as a 389 Directory Server schema file (`dn: cn=schema` with
+/// `attributeTypes`/`objectClasses` values): dropped into an instance's
+/// schema directory (e.g. `/etc/dirsrv/slapd-NAME/schema/98dicom.ldif`)
+/// before start, or its values added to `cn=schema` over LDAP.
+pub fn ds389_schema_ldif() -> String {
+    fn with_origin(definition: &str) -> String {
+        let body = definition.strip_suffix(" )").unwrap_or(definition);
+        format!("{body} X-ORIGIN '{DS389_ORIGIN}' )")
+    }
+    let mut s = String::from(
+        "# DICOM Application Configuration schema, PS3.15 Annex H, for 389 Directory Server.\n\
+         # Install as <instance>/schema/98dicom.ldif and restart, or add the values to cn=schema.\n\
+         dn: cn=schema\n\
+         objectClass: top\n\
+         objectClass: ldapSubentry\n\
+         objectClass: subschema\n\
+         cn: schema\n",
+    );
+    for t in &ATTRIBUTE_TYPES {
+        let _ = writeln!(s, "attributeTypes: {}", with_origin(&t.definition()));
+    }
+    for c in &OBJECT_CLASSES {
+        let _ = writeln!(s, "objectClasses: {}", with_origin(&c.definition()));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,6 +784,11 @@ mod tests {
         let l = openldap_schema_ldif();
         assert_eq!(l.matches("olcAttributeTypes:").count(), 40);
         assert_eq!(l.matches("olcObjectClasses:").count(), 8);
+        let ds = ds389_schema_ldif();
+        assert!(ds.contains("\ndn: cn=schema\n"));
+        assert_eq!(ds.matches("\nattributeTypes: ( ").count(), 40);
+        assert_eq!(ds.matches("\nobjectClasses: ( ").count(), 8);
+        assert!(ds.contains("\nobjectClasses: ( 1.2.840.10008.15.0.4.7 NAME 'dicomUniqueAETitle' SUP top STRUCTURAL MUST dicomAETitle X-ORIGIN 'DICOM PS3.15 Annex H' )\n"));
         assert!(attribute_type("DICOMAETITLE").is_some());
     }
 }

@@ -9,6 +9,7 @@
 //! | server | what it stands for |
 //! |---|---|
 //! | [`Slapd`] | the site's LDAP server with the PS3.15 Annex H schema |
+//! | [`Ds389`] | the same on 389 Directory Server; [`LdapServerKind`] runs a test on both |
 //! | [`Dnsmasq`] | the site's DNS server (SRV, A, TXT records) |
 //! | [`DnsServer`] | the same records on dnsmasq, BIND 9 or unbound ([`DnsZone::start_on`]) |
 //! | [`Chronyd`] | the site's NTP server, optionally with a shifted clock |
@@ -34,8 +35,10 @@ mod chronyd;
 mod dhcp;
 mod dhcp_server_ns;
 mod dicom;
+mod directory;
 mod dns;
 mod dnsmasq;
+mod ds389;
 mod evil_ldap;
 mod ntpsec;
 mod orthanc;
@@ -53,8 +56,10 @@ use std::time::Duration;
 pub use chronyd::{Chronyd, ChronydBuilder};
 pub use dhcp::{DhcpExpected, DhcpLab, DhcpLabBuilder, DhcpServer};
 pub use dicom::{Dcmqrscp, DcmqrscpBuilder, Storescp, StorescpBuilder};
+pub use directory::{AnyLdapServer, LdapServer, LdapServerBuilder, LdapServerKind};
 pub use dns::{DnsServer, DnsServerKind, DnsZone, LoggedQuery, SrvRecord};
 pub use dnsmasq::{Dnsmasq, DnsmasqBuilder};
+pub use ds389::{DICOM_SCHEMA_389, Ds389, Ds389Builder};
 pub use evil_ldap::{EvilLdap, Misbehaviour};
 pub use ntpsec::Ntpsec;
 pub use orthanc::{Orthanc, OrthancBuilder};
@@ -165,15 +170,20 @@ fn announce(server: &str, version: &str, addr: &str, ready_after: Duration) {
     );
     eprintln!("{line}");
     if let Some(path) = std::env::var_os("ANNEXR_LAB_LOG") {
-        use std::io::Write;
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "{line}");
-        }
+        let _ = append_line(std::path::Path::new(&path), &line);
     }
+}
+
+/// Appends `line` and its newline to `path` in one write(2) on an O_APPEND
+/// file: test binaries append concurrently, and `writeln!` may write a line
+/// and its newline separately, gluing another process's line in between.
+fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(format!("{line}\n").as_bytes())
 }
 
 /// Starts a server with a freshly chosen port, retrying a few times when
@@ -189,4 +199,38 @@ fn with_port_retry<T>(mut attempt: impl FnMut(u16) -> Result<T, LabError>) -> Re
         }
     }
     Err(last.unwrap_or_else(|| LabError::Invalid("no start attempt ran".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn concurrent_appends_keep_every_line_whole() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let path = dir
+            .as_ref()
+            .map(|d| d.path().join("servers.log"))
+            .unwrap_or_default();
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        let _ =
+                            super::append_line(&path, &format!("annexr-lab: w{w} line {i} end"));
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            let _ = writer.join();
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text.lines().count(), 8 * 200);
+        assert!(
+            text.lines().all(|l| l.starts_with("annexr-lab: w")
+                && l.ends_with(" end")
+                && l.matches("annexr-lab").count() == 1),
+            "{text}"
+        );
+    }
 }

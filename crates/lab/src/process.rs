@@ -269,6 +269,12 @@ fn ntp_answers(addr: SocketAddr) -> bool {
     matches!(socket.recv_from(&mut reply), Ok((n, _)) if n >= 48 && reply[0] & 0x07 == 4)
 }
 
+/// The effective user id of this process.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
 /// True when this process runs as root (network namespaces need it).
 pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid(2) cannot fail and touches no memory.

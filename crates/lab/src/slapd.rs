@@ -297,7 +297,10 @@ access to *
     Ok(path)
 }
 
-fn base_dit(suffix: &str, dicom_tree: bool) -> String {
+/// The lab's base DIT: the suffix, the device account and (unless
+/// `dicom_tree` is false) the DICOM configuration root with its two
+/// containers. 389-DS loads the same ([`crate::Ds389`]).
+pub(crate) fn base_dit(suffix: &str, dicom_tree: bool) -> String {
     let first_dc = suffix
         .split(',')
         .next()

@@ -38,16 +38,10 @@ fn is_annex_h_class(class: &str) -> bool {
 /// vendor extension classes are looked up ([`crate::subschema`]). Never
 /// `*`, which would also ask for passwords.
 fn load_attributes() -> Vec<String> {
-    [
-        attr::OBJECT_CLASS,
-        attr::CN,
-        attr::DESCRIPTION,
-        SUBSCHEMA_SUBENTRY,
-    ]
-    .into_iter()
-    .chain(annexr_model::schema::ATTRIBUTE_TYPES.iter().map(|t| t.name))
-    .map(str::to_string)
-    .collect()
+    load_attributes_str()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 fn load_attributes_str() -> Vec<&'static str> {
@@ -58,7 +52,7 @@ fn load_attributes_str() -> Vec<&'static str> {
         SUBSCHEMA_SUBENTRY,
     ]
     .into_iter()
-    .chain(annexr_model::schema::ATTRIBUTE_TYPES.iter().map(|t| t.name))
+    .chain(annexr_model::ATTRIBUTE_TYPES.iter().map(|t| t.name))
     .collect()
 }
 

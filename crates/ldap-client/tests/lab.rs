@@ -1,12 +1,18 @@
-//! annexr-ldap against the lab's real OpenLDAP slapd: connection, TLS,
+//! annexr-ldap against the lab's real LDAP servers: connection, TLS,
 //! failover, registry, load, resolve, find, install (with kills), merge,
 //! conflicts, online/offline, read-only ACL and replica referrals, reconnect.
+//!
+//! The registry, load, resolve/find, install, online/offline and LDIF
+//! fallback tests run against every server family of the lab (OpenLDAP
+//! slapd and 389 Directory Server, `LdapServerKind::all()`), each from one
+//! test body; where a family legitimately answers differently, the test
+//! says what each family answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use annexr_lab::{Slapd, SlapdPair, or_skip};
+use annexr_lab::{LdapServer, LdapServerKind, Slapd, SlapdPair, or_skip};
 use annexr_ldap::{
     AllocationPolicy, Allocator, ClientConfig, ClockCorrection, DeviceLookup, DeviceTypeQuery,
     Error, InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration, SopClassQuery,
@@ -21,13 +27,13 @@ fn aet(s: &str) -> AeTitle {
     AeTitle::new(s).unwrap()
 }
 
-fn layout(slapd: &Slapd) -> Layout {
+fn layout(slapd: &(impl LdapServer + ?Sized)) -> Layout {
     Layout::at(Dn::parse(&slapd.config_dn()).unwrap())
 }
 
 /// The device account over StartTLS (a password bind needs TLS), trusting
-/// the slapd's lab CA.
-fn config(slapd: &Slapd) -> ClientConfig {
+/// the server's lab CA.
+fn config(slapd: &(impl LdapServer + ?Sized)) -> ClientConfig {
     ClientConfig::new(slapd.url())
         .ca_file(slapd.ca_cert_path().expect("lab slapd has TLS"))
         .simple_bind(slapd.device_dn(), slapd.device_password())
@@ -45,7 +51,7 @@ fn ca_bundle(servers: &[&Slapd]) -> tempfile::NamedTempFile {
     f
 }
 
-fn client(slapd: &Slapd) -> LdapClient {
+fn client(slapd: &(impl LdapServer + ?Sized)) -> LdapClient {
     LdapClient::new(config(slapd)).unwrap()
 }
 
@@ -81,6 +87,21 @@ fn small_device(name: &str, device_type: &str, title: &str, port: u16) -> Device
                 .roles(true, true)
                 .with_transfer_capability(TransferCapability::verification(TransferRole::Scp)),
         )
+}
+
+/// `d` as a server of `kind` gives it back: 389-DS adds the abstract class
+/// `top` to every entry whose objectClass does not list it (the vendor's
+/// own entries below a device keep all their classes in the model).
+fn as_stored(kind: LdapServerKind, d: &Device) -> Device {
+    let mut d = d.clone();
+    if kind == LdapServerKind::Ds389 {
+        for entry in &mut d.other_entries {
+            if !entry.has_object_class("top") {
+                entry.push("objectClass", "top");
+            }
+        }
+    }
+    d
 }
 
 /// Equal as LDAP sees them: no differences (values compare as multisets).
@@ -229,68 +250,71 @@ async fn tls_certificates_are_checked_against_the_corrected_clock() {
 
 #[tokio::test]
 async fn registry_register_check_list_allocate_unregister() {
-    let Some(slapd) = or_skip(Slapd::builder().start()) else {
-        return;
-    };
-    let c = client(&slapd);
-    assert_eq!(
-        c.register_title("CT1").await.unwrap().value,
-        Registration::Registered
-    );
-    let again = c.register_title("CT1").await.unwrap();
-    assert_eq!(again.value, Registration::Taken);
-    // The Devices tree is searched for an AE using it, then the add.
-    assert_eq!(again.stats.round_trips, 2);
-    // Titles with characters special in DNs and filters.
-    assert_eq!(
-        c.register_title("A,B=C+*(").await.unwrap().value,
-        Registration::Registered
-    );
-    let checked = c.check_titles(&["CT1", "CT2", "A,B=C+*("]).await.unwrap();
-    assert_eq!(
-        checked.value,
-        vec![
-            ("CT1".into(), false),
-            ("CT2".into(), true),
-            ("A,B=C+*(".into(), false)
-        ]
-    );
-    // The registry, then the AEs of the Devices tree.
-    assert_eq!(checked.stats.round_trips, 2);
-    assert!(c.register_title("WAY-TOO-LONG-AE-TITLE").await.is_err());
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.start()) else {
+            continue;
+        };
+        let c = client(&server);
+        assert_eq!(
+            c.register_title("CT1").await.unwrap().value,
+            Registration::Registered
+        );
+        let again = c.register_title("CT1").await.unwrap();
+        assert_eq!(again.value, Registration::Taken);
+        // The Devices tree is searched for an AE using it, then the add.
+        assert_eq!(again.stats.round_trips, 2);
+        // Titles with characters special in DNs and filters.
+        assert_eq!(
+            c.register_title("A,B=C+*(").await.unwrap().value,
+            Registration::Registered
+        );
+        let checked = c.check_titles(&["CT1", "CT2", "A,B=C+*("]).await.unwrap();
+        assert_eq!(
+            checked.value,
+            vec![
+                ("CT1".into(), false),
+                ("CT2".into(), true),
+                ("A,B=C+*(".into(), false)
+            ]
+        );
+        // The registry, then the AEs of the Devices tree.
+        assert_eq!(checked.stats.round_trips, 2);
+        assert!(c.register_title("WAY-TOO-LONG-AE-TITLE").await.is_err());
 
-    // Structured allocation skips taken titles.
-    c.register_title("CT0018").await.unwrap();
-    let mut alloc = Allocator::new(vec![AllocationPolicy::Structured {
-        prefix: "CT".into(),
-        start: 1,
-        digits: 3,
-        check_digit: true,
-    }])
-    .unwrap();
-    let a = c.allocate_title(&mut alloc).await.unwrap().value;
-    assert_eq!((a.title.as_str(), a.attempts), ("CT0026", 2));
-    assert_eq!(
-        c.titles_in_use("CT").await.unwrap().value,
-        vec!["CT0018", "CT0026", "CT1"]
-    );
-    assert_eq!(c.titles_in_use("").await.unwrap().value.len(), 4);
-    // Random allocation: "AE" + 14 digits.
-    let mut random = Allocator::new(vec![AllocationPolicy::random_ae()]).unwrap();
-    let r = c.allocate_title(&mut random).await.unwrap().value;
-    assert!(r.title.as_str().starts_with("AE") && r.title.as_str().len() == 16);
-    // Exhausted preferred list.
-    let mut only = Allocator::new(vec![AllocationPolicy::preferred(&["CT1"]).unwrap()]).unwrap();
-    assert!(matches!(
-        c.allocate_title(&mut only).await.unwrap_err(),
-        Error::TitlesExhausted { tried: 1, .. }
-    ));
-    assert!(c.unregister_title("CT1").await.unwrap().value);
-    assert!(!c.unregister_title("CT1").await.unwrap().value);
-    assert_eq!(
-        c.register_title("CT1").await.unwrap().value,
-        Registration::Registered
-    );
+        // Structured allocation skips taken titles.
+        c.register_title("CT0018").await.unwrap();
+        let mut alloc = Allocator::new(vec![AllocationPolicy::Structured {
+            prefix: "CT".into(),
+            start: 1,
+            digits: 3,
+            check_digit: true,
+        }])
+        .unwrap();
+        let a = c.allocate_title(&mut alloc).await.unwrap().value;
+        assert_eq!((a.title.as_str(), a.attempts), ("CT0026", 2));
+        assert_eq!(
+            c.titles_in_use("CT").await.unwrap().value,
+            vec!["CT0018", "CT0026", "CT1"]
+        );
+        assert_eq!(c.titles_in_use("").await.unwrap().value.len(), 4);
+        // Random allocation: "AE" + 14 digits.
+        let mut random = Allocator::new(vec![AllocationPolicy::random_ae()]).unwrap();
+        let r = c.allocate_title(&mut random).await.unwrap().value;
+        assert!(r.title.as_str().starts_with("AE") && r.title.as_str().len() == 16);
+        // Exhausted preferred list.
+        let mut only =
+            Allocator::new(vec![AllocationPolicy::preferred(&["CT1"]).unwrap()]).unwrap();
+        assert!(matches!(
+            c.allocate_title(&mut only).await.unwrap_err(),
+            Error::TitlesExhausted { tried: 1, .. }
+        ));
+        assert!(c.unregister_title("CT1").await.unwrap().value);
+        assert!(!c.unregister_title("CT1").await.unwrap().value);
+        assert_eq!(
+            c.register_title("CT1").await.unwrap().value,
+            Registration::Registered
+        );
+    }
 }
 
 #[tokio::test]
@@ -308,87 +332,115 @@ async fn load_device_is_one_bind_and_one_search() {
         .push(NetworkConnection::new("dicom3", "127.0.0.1", Some(11113)));
     d.connections
         .push(NetworkConnection::new("dicom4", "127.0.0.1", Some(11114)));
-    let Some(slapd) = or_skip(Slapd::builder().log_operations(true).start()) else {
-        return;
-    };
-    slapd.ldapadd(&export_device(&d, &layout(&slapd))).unwrap();
-    let log_before = slapd.log();
-    let c = LdapClient::new(config(&slapd).base_dn(slapd.config_dn())).unwrap();
-    let r = c.load_device("CT-LOAD").await.unwrap();
-    assert_eq!(
-        r.stats.round_trips, 4,
-        "StartTLS + bind + base DN check + one subtree search: {:?}",
-        r.stats
-    );
-    let DeviceLookup::Found(loaded) = r.value else {
-        panic!("not found")
-    };
-    assert!(same(&loaded.clone(), &d.clone()));
-    assert_eq!(loaded.network_aes.len(), 10);
-    assert_eq!(loaded.connections.len(), 4);
-    // The server saw exactly one bind and one search from us.
-    let log = slapd.log();
-    let ours = &log[log_before.len()..];
-    assert_eq!(count(ours, " BIND dn=") / 2, 1, "{ours}");
-    // The two base DN checks (once per client) and the device search.
-    assert_eq!(count(ours, " SRCH base="), 3, "{ours}");
-
-    // Not there: a distinct outcome, still one search.
-    let missing = c.load_device("NO-SUCH-DEVICE").await.unwrap();
-    assert_eq!(
-        missing.value,
-        DeviceLookup::NotConfigured {
-            name: "NO-SUCH-DEVICE".into()
-        }
-    );
-    assert_eq!(missing.stats.round_trips, 1);
-    // Hostile names stay values.
-    let hostile = c.load_device("x)(objectClass=*),cn=Devices").await.unwrap();
-    assert!(matches!(hostile.value, DeviceLookup::NotConfigured { .. }));
-
-    // Vendor extension classes are read by the attributes the server's
-    // schema gives them, never with `*`: one round trip for the schema
-    // (once per client), one for the extension entries.
-    slapd
-        .ldapadd(&export_device(&extended, &layout(&slapd)))
-        .unwrap();
-    let log_before = slapd.log();
-    let c = LdapClient::new(config(&slapd).base_dn(slapd.config_dn())).unwrap();
-    let r = c.load_device("CT-EXT").await.unwrap();
-    assert_eq!(
-        r.stats.round_trips, 6,
-        "StartTLS + bind + base DN check + subtree search + schema + extensions: {:?}",
-        r.stats
-    );
-    let DeviceLookup::Found(loaded) = r.value else {
-        panic!("not found")
-    };
-    assert!(same(&loaded, &extended));
-    let again = c.load_device("CT-EXT").await.unwrap();
-    assert_eq!(again.stats.round_trips, 2, "{:?}", again.stats);
-    // No search asked for every attribute, nor for a password.
-    let log = slapd.log();
-    let ours = &log[log_before.len()..];
-    let asked: Vec<&str> = ours.lines().filter(|l| l.contains(" SRCH attr=")).collect();
-    assert!(asked.len() >= 3, "{ours}");
-    for line in &asked {
-        let attrs: Vec<&str> = line
-            .split(" SRCH attr=")
-            .nth(1)
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        assert!(!attrs.contains(&"*"), "{line}");
-        assert!(
-            !attrs.iter().any(|a| a.eq_ignore_ascii_case("userPassword")),
-            "{line}"
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.builder().log_operations(true).start()) else {
+            continue;
+        };
+        server
+            .ldapadd(&export_device(&d, &layout(&server)))
+            .unwrap();
+        let log_before = server.log();
+        let c = LdapClient::new(config(&server).base_dn(server.config_dn())).unwrap();
+        let r = c.load_device("CT-LOAD").await.unwrap();
+        assert_eq!(
+            r.stats.round_trips, 4,
+            "StartTLS + bind + base DN check + one subtree search: {:?}",
+            r.stats
         );
+        let DeviceLookup::Found(loaded) = r.value else {
+            panic!("not found")
+        };
+        assert!(same(&loaded, &as_stored(kind, &d)), "{kind}");
+        assert_eq!(loaded.network_aes.len(), 10);
+        assert_eq!(loaded.connections.len(), 4);
+        // The server saw exactly one bind and one search from us.
+        let log = server.log();
+        let ours = &log[log_before.len()..];
+        // slapd logs a bind in two lines (request, then mechanism and
+        // security strength factor), 389-DS in one (its RESULT line names
+        // no operation).
+        let lines_per_bind = match kind {
+            LdapServerKind::OpenLdap => 2,
+            _ => 1,
+        };
+        assert_eq!(
+            count(ours, " BIND dn=") / lines_per_bind,
+            1,
+            "{kind}: {ours}"
+        );
+        // The two base DN checks (once per client) and the device search.
+        assert_eq!(count(ours, " SRCH base="), 3, "{kind}: {ours}");
+
+        // Not there: a distinct outcome, still one search.
+        let missing = c.load_device("NO-SUCH-DEVICE").await.unwrap();
+        assert_eq!(
+            missing.value,
+            DeviceLookup::NotConfigured {
+                name: "NO-SUCH-DEVICE".into()
+            }
+        );
+        assert_eq!(missing.stats.round_trips, 1);
+        // Hostile names stay values.
+        let hostile = c.load_device("x)(objectClass=*),cn=Devices").await.unwrap();
+        assert!(matches!(hostile.value, DeviceLookup::NotConfigured { .. }));
+
+        // Vendor extension classes are read by the attributes the server's
+        // schema gives them, never with `*`: one round trip for the schema
+        // (once per client), one for the extension entries.
+        server
+            .ldapadd(&export_device(&extended, &layout(&server)))
+            .unwrap();
+        let log_before = server.log();
+        let c = LdapClient::new(config(&server).base_dn(server.config_dn())).unwrap();
+        let r = c.load_device("CT-EXT").await.unwrap();
+        assert_eq!(
+            r.stats.round_trips, 6,
+            "{kind}: StartTLS + bind + base DN check + subtree search + schema + extensions: {:?}",
+            r.stats
+        );
+        let DeviceLookup::Found(loaded) = r.value else {
+            panic!("{kind}: not found")
+        };
+        assert!(same(&loaded, &as_stored(kind, &extended)), "{kind}");
+        let again = c.load_device("CT-EXT").await.unwrap();
+        assert_eq!(again.stats.round_trips, 2, "{kind}: {:?}", again.stats);
+        // No search asked for every attribute, nor for a password. slapd
+        // logs `SRCH attr=a b`, 389-DS `SRCH ... attrs="a b"`.
+        let log = server.log();
+        let ours = &log[log_before.len()..];
+        let asked: Vec<Vec<String>> = ours
+            .lines()
+            .filter_map(|l| {
+                let list = match kind {
+                    LdapServerKind::OpenLdap => l.split(" SRCH attr=").nth(1)?,
+                    _ => l.split(" SRCH ").nth(1)?.split(" attrs=").nth(1)?,
+                };
+                Some(
+                    list.trim_matches('"')
+                        .split(|c: char| c.is_whitespace() || c == '"')
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                )
+            })
+            .collect();
+        assert!(asked.len() >= 3, "{kind}: {ours}");
+        for attrs in &asked {
+            assert!(
+                !attrs.iter().any(|a| a == "*" || a == "ALL"),
+                "{kind}: {attrs:?}"
+            );
+            assert!(
+                !attrs.iter().any(|a| a.eq_ignore_ascii_case("userPassword")),
+                "{kind}: {attrs:?}"
+            );
+        }
     }
 }
 
 /// Seeds `n` devices: every third an ARCHIVE, half of those in cluster
 /// "WEST", one of the archives offline.
-fn seed_site(slapd: &Slapd, n: usize) -> Vec<Device> {
+fn seed_site(slapd: &(impl LdapServer + ?Sized), n: usize) -> Vec<Device> {
     let mut devices = Vec::new();
     let l = layout(slapd);
     let mut ldif = String::new();
@@ -415,119 +467,126 @@ fn seed_site(slapd: &Slapd, n: usize) -> Vec<Device> {
 
 #[tokio::test]
 async fn resolve_and_find_by_device_type_in_bounded_round_trips() {
-    let Some(slapd) = or_skip(Slapd::builder().start()) else {
-        return;
-    };
-    seed_site(&slapd, 30);
-    let c = client(&slapd);
-    c.locate().await.unwrap();
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.start()) else {
+            continue;
+        };
+        seed_site(&server, 30);
+        let c = client(&server);
+        c.locate().await.unwrap();
 
-    let r = c.resolve_ae("AET4").await.unwrap();
-    assert_eq!(r.stats.round_trips, 2);
-    let ae = r.value.unwrap();
-    assert_eq!(ae.device_name, "dev-4");
-    assert_eq!(ae.address(), Some(("127.0.0.1", 10004, false)));
-    assert!(ae.installed);
-    let offline = c.resolve_ae("AET3").await.unwrap().value.unwrap();
-    assert!(!offline.installed && offline.address().is_none());
-    assert_eq!(c.resolve_ae("NOPE").await.unwrap().value, None);
+        let r = c.resolve_ae("AET4").await.unwrap();
+        assert_eq!(r.stats.round_trips, 2);
+        let ae = r.value.unwrap();
+        assert_eq!(ae.device_name, "dev-4");
+        assert_eq!(ae.address(), Some(("127.0.0.1", 10004, false)));
+        assert!(ae.installed);
+        let offline = c.resolve_ae("AET3").await.unwrap().value.unwrap();
+        assert!(!offline.installed && offline.address().is_none());
+        assert_eq!(c.resolve_ae("NOPE").await.unwrap().value, None);
 
-    let all = c
-        .find_aes_by_device_type(&DeviceTypeQuery::new("ARCHIVE"))
-        .await
-        .unwrap();
-    assert_eq!(all.value.len(), 10);
-    assert_eq!(all.stats.round_trips, 2, "{:?}", all.stats);
-    assert_eq!(all.stats.requests, 11);
-    let installed = c
-        .find_aes_by_device_type(&DeviceTypeQuery {
-            installed_only: true,
-            ..DeviceTypeQuery::new("ARCHIVE")
-        })
-        .await
-        .unwrap();
-    assert_eq!(installed.value.len(), 9);
-    assert!(installed.value.iter().all(|a| a.device_name != "dev-3"));
-    let west = c
-        .find_aes_by_device_type(&DeviceTypeQuery {
-            application_cluster: Some("WEST".into()),
-            ..DeviceTypeQuery::new("ARCHIVE")
-        })
-        .await
-        .unwrap();
-    let mut names: Vec<_> = west.value.iter().map(|a| a.device_name.clone()).collect();
-    names.sort();
-    assert_eq!(names, ["dev-0", "dev-12", "dev-18", "dev-24", "dev-6"]);
-    // Device types match without regard to case (users type "archive").
-    let lower = c
-        .find_aes_by_device_type(&DeviceTypeQuery::new("archive"))
-        .await
-        .unwrap();
-    assert_eq!(lower.value.len(), 10);
-    // Nothing matches: one round trip, and the site's terms for the hint.
-    let none = c.find_aes(&DeviceTypeQuery::new("PRINT")).await.unwrap();
-    assert!(none.value.aes.is_empty());
-    assert_eq!(none.stats.round_trips, 1);
-    assert_eq!(none.value.device_types_on_site, ["ARCHIVE", "CT"]);
+        let all = c
+            .find_aes_by_device_type(&DeviceTypeQuery::new("ARCHIVE"))
+            .await
+            .unwrap();
+        assert_eq!(all.value.len(), 10);
+        assert_eq!(all.stats.round_trips, 2, "{:?}", all.stats);
+        assert_eq!(all.stats.requests, 11);
+        let installed = c
+            .find_aes_by_device_type(&DeviceTypeQuery {
+                installed_only: true,
+                ..DeviceTypeQuery::new("ARCHIVE")
+            })
+            .await
+            .unwrap();
+        assert_eq!(installed.value.len(), 9);
+        assert!(installed.value.iter().all(|a| a.device_name != "dev-3"));
+        let west = c
+            .find_aes_by_device_type(&DeviceTypeQuery {
+                application_cluster: Some("WEST".into()),
+                ..DeviceTypeQuery::new("ARCHIVE")
+            })
+            .await
+            .unwrap();
+        let mut names: Vec<_> = west.value.iter().map(|a| a.device_name.clone()).collect();
+        names.sort();
+        assert_eq!(names, ["dev-0", "dev-12", "dev-18", "dev-24", "dev-6"]);
+        // Device types match without regard to case (users type "archive").
+        let lower = c
+            .find_aes_by_device_type(&DeviceTypeQuery::new("archive"))
+            .await
+            .unwrap();
+        assert_eq!(lower.value.len(), 10);
+        // Nothing matches: one round trip, and the site's terms for the hint.
+        let none = c.find_aes(&DeviceTypeQuery::new("PRINT")).await.unwrap();
+        assert!(none.value.aes.is_empty());
+        assert_eq!(none.stats.round_trips, 1);
+        assert_eq!(none.value.device_types_on_site, ["ARCHIVE", "CT"]);
+    }
 }
 
 #[tokio::test]
 async fn install_in_order_then_exists_and_blocking_facade_loads_it() {
-    let Some(slapd) = or_skip(Slapd::builder().log_operations(true).start()) else {
-        return;
-    };
-    let d = device("CT-INSTALL", "IN", 3);
-    let c = client(&slapd);
-    let mut steps = Vec::new();
-    let r = c
-        .install_with(&InstallPlan::new(d.clone()), |s| steps.push(s.clone()))
-        .await
-        .unwrap();
-    let InstallOutcome::Installed {
-        device,
-        attempts,
-        resumed,
-        granted,
-    } = r.value
-    else {
-        panic!("{:?}", r.value)
-    };
-    assert!(!resumed);
-    assert_eq!(attempts, vec![1, 1, 1]);
-    assert_eq!(granted, [aet("IN1"), aet("IN2"), aet("IN3")]);
-    assert!(same(&device, &d.clone()));
-    // Standard's order: titles, then device, connections, AEs with TCs.
-    assert!(
-        matches!(&steps[0], InstallStep::TitleRegistered { index: 0, title } if title == "IN1")
-    );
-    assert!(
-        matches!(&steps[3], InstallStep::EntryCreated(dn) if dn.starts_with("dicomDeviceName=CT-INSTALL"))
-    );
-    assert!(matches!(&steps[4], InstallStep::EntryCreated(dn) if dn.starts_with("cn=dicom,")));
-    assert!(
-        matches!(&steps[6], InstallStep::EntryCreated(dn) if dn.starts_with("dicomAETitle=IN1,"))
-    );
-    let log = slapd.log();
-    let first_add = log.find(" ADD dn=\"dicomAETitle=IN1,cn=Unique").unwrap();
-    let device_add = log.find(" ADD dn=\"dicomDeviceName=CT-INSTALL").unwrap();
-    assert!(first_add < device_add);
-    assert_eq!(
-        c.titles_in_use("IN").await.unwrap().value,
-        vec!["IN1", "IN2", "IN3"]
-    );
-    // A second install of the same name is refused: that is the merge path.
-    let err = c.install(&InstallPlan::new(d.clone())).await.unwrap_err();
-    assert!(matches!(err, Error::DeviceExists { .. }), "{err}");
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.builder().log_operations(true).start()) else {
+            continue;
+        };
+        let d = device("CT-INSTALL", "IN", 3);
+        let c = client(&server);
+        let mut steps = Vec::new();
+        let r = c
+            .install_with(&InstallPlan::new(d.clone()), |s| steps.push(s.clone()))
+            .await
+            .unwrap();
+        let InstallOutcome::Installed {
+            device,
+            attempts,
+            resumed,
+            granted,
+        } = r.value
+        else {
+            panic!("{:?}", r.value)
+        };
+        assert!(!resumed);
+        assert_eq!(attempts, vec![1, 1, 1]);
+        assert_eq!(granted, [aet("IN1"), aet("IN2"), aet("IN3")]);
+        assert!(same(&device, &as_stored(kind, &d)), "{kind}");
+        // Standard's order: titles, then device, connections, AEs with TCs.
+        assert!(
+            matches!(&steps[0], InstallStep::TitleRegistered { index: 0, title } if title == "IN1")
+        );
+        assert!(
+            matches!(&steps[3], InstallStep::EntryCreated(dn) if dn.starts_with("dicomDeviceName=CT-INSTALL"))
+        );
+        assert!(matches!(&steps[4], InstallStep::EntryCreated(dn) if dn.starts_with("cn=dicom,")));
+        assert!(
+            matches!(&steps[6], InstallStep::EntryCreated(dn) if dn.starts_with("dicomAETitle=IN1,"))
+        );
+        let log = server.log();
+        let first_add = log.find(" ADD dn=\"dicomAETitle=IN1,cn=Unique").unwrap();
+        let device_add = log.find(" ADD dn=\"dicomDeviceName=CT-INSTALL").unwrap();
+        assert!(first_add < device_add);
+        assert_eq!(
+            c.titles_in_use("IN").await.unwrap().value,
+            vec!["IN1", "IN2", "IN3"]
+        );
+        // A second install of the same name is refused: that is the merge path.
+        let err = c.install(&InstallPlan::new(d.clone())).await.unwrap_err();
+        assert!(matches!(err, Error::DeviceExists { .. }), "{err}");
 
-    // The blocking facade, from a plain thread.
-    let cfg = config(&slapd);
-    let loaded = std::thread::spawn(move || {
-        let b = annexr_ldap::blocking::LdapClient::new(cfg).unwrap();
-        b.load_device("CT-INSTALL").unwrap().value
-    })
-    .join()
-    .unwrap();
-    assert!(same(&loaded.found().unwrap(), &d));
+        // The blocking facade, from a plain thread.
+        let cfg = config(&server);
+        let loaded = std::thread::spawn(move || {
+            let b = annexr_ldap::blocking::LdapClient::new(cfg).unwrap();
+            b.load_device("CT-INSTALL").unwrap().value
+        })
+        .join()
+        .unwrap();
+        assert!(
+            same(&loaded.found().unwrap(), &as_stored(kind, &d)),
+            "{kind}"
+        );
+    }
 }
 
 /// The blocking twin has what the async client offers: install_with (with
@@ -574,28 +633,50 @@ fn blocking_twin_installs_with_steps_and_watches() {
 
 #[tokio::test]
 async fn failed_install_leaves_no_orphans_and_releases_titles() {
-    let Some(slapd) = or_skip(Slapd::builder().start()) else {
-        return;
-    };
-    let mut d = device("CT-FAIL", "FL", 3);
-    // The last AE carries an attribute the server's schema does not know:
-    // the device, connections and two AEs are created before it fails.
-    d.network_aes[2].extensions = Extensions {
-        object_classes: vec!["extensibleObject".into()],
-        attributes: vec![Attribute {
-            name: "noSuchAttributeType".into(),
-            values: vec![b"x".to_vec()],
-        }],
-    };
-    let c = client(&slapd);
-    let err = c.install(&InstallPlan::new(d)).await.unwrap_err();
-    assert_eq!(err.result_code(), Some(17), "undefinedAttributeType: {err}");
-    assert!(matches!(
-        c.load_device("CT-FAIL").await.unwrap().value,
-        DeviceLookup::NotConfigured { .. }
-    ));
-    assert!(c.titles_in_use("FL").await.unwrap().value.is_empty());
-    assert!(!slapd.slapcat().unwrap().contains("CT-FAIL"));
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.start()) else {
+            continue;
+        };
+        let mut d = device("CT-FAIL", "FL", 3);
+        // The last AE carries what the server's schema refuses: the device,
+        // connections and two AEs are created before it fails. slapd refuses
+        // an attribute type it does not know (undefinedAttributeType, 17);
+        // 389-DS allows any attribute on an extensibleObject entry, and
+        // refuses an object class it does not know (objectClassViolation, 65).
+        let (extensions, refused) = match kind {
+            LdapServerKind::OpenLdap => (
+                Extensions {
+                    object_classes: vec!["extensibleObject".into()],
+                    attributes: vec![Attribute {
+                        name: "noSuchAttributeType".into(),
+                        values: vec![b"x".to_vec()],
+                    }],
+                },
+                17,
+            ),
+            _ => (
+                Extensions {
+                    object_classes: vec!["noSuchObjectClass".into()],
+                    attributes: Vec::new(),
+                },
+                65,
+            ),
+        };
+        d.network_aes[2].extensions = extensions;
+        let c = client(&server);
+        let err = c.install(&InstallPlan::new(d)).await.unwrap_err();
+        assert_eq!(err.result_code(), Some(refused), "{kind}: {err}");
+        assert!(matches!(
+            c.load_device("CT-FAIL").await.unwrap().value,
+            DeviceLookup::NotConfigured { .. }
+        ));
+        assert!(c.titles_in_use("FL").await.unwrap().value.is_empty());
+        let everything = server
+            .ldapsearch_scope(server.suffix(), "sub", "(objectClass=*)")
+            .unwrap();
+        assert!(everything.contains("cn=Devices,"), "{kind}: {everything}");
+        assert!(!everything.contains("CT-FAIL"), "{kind}: {everything}");
+    }
 }
 
 /// Run by `killed_install_converges` in a child process: installs and kills
@@ -887,126 +968,130 @@ async fn merge_keeps_vendor_data_and_refuses_to_overwrite_a_concurrent_edit() {
 
 #[tokio::test]
 async fn online_offline_and_the_cache() {
-    let Some(slapd) = or_skip(Slapd::builder().start()) else {
-        return;
-    };
-    seed_site(&slapd, 6);
-    let mut cfg = config(&slapd);
-    cfg.negative_cache_ttl = Duration::from_millis(300);
-    let c = LdapClient::new(cfg).unwrap();
-    let first = c.resolve_ae_cached("AET1").await.unwrap();
-    assert!(first.stats.round_trips > 0 && first.value.as_ref().unwrap().installed);
-    let hit = c.resolve_ae_cached("AET1").await.unwrap();
-    assert_eq!(hit.stats.round_trips, 0);
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.start()) else {
+            continue;
+        };
+        seed_site(&server, 6);
+        let mut cfg = config(&server);
+        cfg.negative_cache_ttl = Duration::from_millis(300);
+        let c = LdapClient::new(cfg).unwrap();
+        let first = c.resolve_ae_cached("AET1").await.unwrap();
+        assert!(first.stats.round_trips > 0 && first.value.as_ref().unwrap().installed);
+        let hit = c.resolve_ae_cached("AET1").await.unwrap();
+        assert_eq!(hit.stats.round_trips, 0);
 
-    let off = c
-        .set_installed(&Target::Device("dev-1".into()), false)
+        let off = c
+            .set_installed(&Target::Device("dev-1".into()), false)
+            .await
+            .unwrap();
+        assert_eq!(off.value, UpdateOutcome::Applied { operations: 1 });
+        assert_eq!(off.stats.round_trips, 1);
+        let r = c.resolve_ae_cached("AET1").await.unwrap();
+        assert!(r.stats.round_trips > 0, "a write clears the cache");
+        assert!(!r.value.unwrap().installed);
+        c.set_installed(&Target::Device("dev-1".into()), true)
+            .await
+            .unwrap();
+        c.set_installed(
+            &Target::Ae {
+                device: "dev-1".into(),
+                ae_title: aet("AET1"),
+            },
+            false,
+        )
         .await
         .unwrap();
-    assert_eq!(off.value, UpdateOutcome::Applied { operations: 1 });
-    assert_eq!(off.stats.round_trips, 1);
-    let r = c.resolve_ae_cached("AET1").await.unwrap();
-    assert!(r.stats.round_trips > 0, "a write clears the cache");
-    assert!(!r.value.unwrap().installed);
-    c.set_installed(&Target::Device("dev-1".into()), true)
+        assert!(!c.resolve_ae("AET1").await.unwrap().value.unwrap().installed);
+        c.set_installed(
+            &Target::Connection {
+                device: "dev-2".into(),
+                name: "dicom".into(),
+            },
+            false,
+        )
         .await
         .unwrap();
-    c.set_installed(
-        &Target::Ae {
-            device: "dev-1".into(),
-            ae_title: aet("AET1"),
-        },
-        false,
-    )
-    .await
-    .unwrap();
-    assert!(!c.resolve_ae("AET1").await.unwrap().value.unwrap().installed);
-    c.set_installed(
-        &Target::Connection {
-            device: "dev-2".into(),
-            name: "dicom".into(),
-        },
-        false,
-    )
-    .await
-    .unwrap();
-    let r = c.resolve_ae("AET2").await.unwrap().value.unwrap();
-    assert!(r.installed && r.address().is_none());
-    let err = c
-        .set_installed(&Target::Device("no-such".into()), false)
-        .await
-        .unwrap_err();
-    assert_eq!(err.result_code(), Some(32));
+        let r = c.resolve_ae("AET2").await.unwrap().value.unwrap();
+        assert!(r.installed && r.address().is_none());
+        let err = c
+            .set_installed(&Target::Device("no-such".into()), false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.result_code(), Some(32));
 
-    // A "not found" is cached only briefly.
-    assert_eq!(c.resolve_ae_cached("LATE").await.unwrap().value, None);
-    assert_eq!(
-        c.resolve_ae_cached("LATE").await.unwrap().stats.round_trips,
-        0
-    );
-    slapd
-        .ldapadd(&export_device(
-            &small_device("late", "CT", "LATE", 999),
-            &layout(&slapd),
-        ))
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(c.resolve_ae_cached("LATE").await.unwrap().value.is_some());
+        // A "not found" is cached only briefly.
+        assert_eq!(c.resolve_ae_cached("LATE").await.unwrap().value, None);
+        assert_eq!(
+            c.resolve_ae_cached("LATE").await.unwrap().stats.round_trips,
+            0
+        );
+        server
+            .ldapadd(&export_device(
+                &small_device("late", "CT", "LATE", 999),
+                &layout(&server),
+            ))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(c.resolve_ae_cached("LATE").await.unwrap().value.is_some());
+    }
 }
 
 #[tokio::test]
 async fn read_only_server_gives_the_ldif_fallback() {
-    let Some(slapd) = or_skip(Slapd::builder().read_only(true).start()) else {
-        return;
-    };
-    seed_site(&slapd, 3);
-    let c = client(&slapd);
-    let d = device("CT-RO", "RO", 2);
-    let r = c.install(&InstallPlan::new(d.clone())).await.unwrap();
-    let InstallOutcome::LdifFallback { ldif, rc, .. } = r.value else {
-        panic!("{:?}", r.value)
-    };
-    assert_eq!(rc, 50);
-    assert!(ldif.contains("dn: dicomAETitle=RO1,cn=Unique AE Titles Registry"));
-    assert!(matches!(
-        c.register_title("RO9").await.unwrap().value,
-        Registration::Refused { rc: 50, .. }
-    ));
-    // The administrator loads the file: the device is then there, complete.
-    slapd.ldapadd(&ldif).unwrap();
-    let loaded = c.load_device("CT-RO").await.unwrap().value.found().unwrap();
-    assert!(same(&loaded, &d.clone()));
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.builder().read_only(true).start()) else {
+            continue;
+        };
+        seed_site(&server, 3);
+        let c = client(&server);
+        let d = device("CT-RO", "RO", 2);
+        let r = c.install(&InstallPlan::new(d.clone())).await.unwrap();
+        let InstallOutcome::LdifFallback { ldif, rc, .. } = r.value else {
+            panic!("{:?}", r.value)
+        };
+        assert_eq!(rc, 50);
+        assert!(ldif.contains("dn: dicomAETitle=RO1,cn=Unique AE Titles Registry"));
+        assert!(matches!(
+            c.register_title("RO9").await.unwrap().value,
+            Registration::Refused { rc: 50, .. }
+        ));
+        // The administrator loads the file: the device is then there, complete.
+        server.ldapadd(&ldif).unwrap();
+        let loaded = c.load_device("CT-RO").await.unwrap().value.found().unwrap();
+        assert!(same(&loaded, &as_stored(kind, &d)), "{kind}");
 
-    let off = c
-        .set_installed(&Target::Device("CT-RO".into()), false)
-        .await
-        .unwrap();
-    let UpdateOutcome::LdifFallback { ldif, rc: 50, .. } = off.value else {
-        panic!("{:?}", off.value)
-    };
-    assert!(
-        ldif.contains("replace: dicomInstalled\ndicomInstalled: FALSE"),
-        "{ldif}"
-    );
-    slapd.ldapmodify(&ldif).unwrap();
-    assert!(
-        !c.load_device("CT-RO")
+        let off = c
+            .set_installed(&Target::Device("CT-RO".into()), false)
             .await
-            .unwrap()
-            .value
-            .found()
-            .unwrap()
-            .installed
-    );
+            .unwrap();
+        let UpdateOutcome::LdifFallback { ldif, rc: 50, .. } = off.value else {
+            panic!("{:?}", off.value)
+        };
+        assert!(
+            ldif.contains("replace: dicomInstalled\ndicomInstalled: FALSE"),
+            "{ldif}"
+        );
+        server.ldapmodify(&ldif).unwrap();
+        assert!(
+            !c.load_device("CT-RO")
+                .await
+                .unwrap()
+                .value
+                .found()
+                .unwrap()
+                .installed
+        );
 
-    let mut local = d.clone();
-    local.description = Some("changed".into());
-    let m = c.merge_device(&local).await.unwrap();
-    assert!(
-        matches!(m.value, UpdateOutcome::LdifFallback { rc: 50, .. }),
-        "{:?}",
-        m.value
-    );
+        let mut local = d.clone();
+        local.description = Some("changed".into());
+        let m = c.merge_device(&local).await.unwrap();
+        assert!(
+            matches!(m.value, UpdateOutcome::LdifFallback { rc: 50, .. }),
+            "{:?}",
+            m.value
+        );
+    }
 }
 
 #[tokio::test]

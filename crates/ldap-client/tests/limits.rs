@@ -1,11 +1,12 @@
-//! annexr-ldap against real slapd size limits, with credentials policy,
-//! and against the lab's hostile "LDAP server".
+//! annexr-ldap against real size limits (OpenLDAP slapd and 389 Directory
+//! Server, from one test body each), with credentials policy, and against
+//! the lab's hostile "LDAP server".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use annexr_lab::{EvilLdap, Misbehaviour, Slapd, or_skip};
+use annexr_lab::{EvilLdap, LdapServer, LdapServerKind, Misbehaviour, Slapd, or_skip};
 use annexr_ldap::{ClientConfig, DeviceLookup, Error, LdapClient};
 use annexr_model::{
     AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection, TransferCapability, TransferRole,
@@ -56,11 +57,11 @@ fn archive() -> Device {
     d
 }
 
-fn layout(slapd: &Slapd) -> Layout {
+fn layout(slapd: &(impl LdapServer + ?Sized)) -> Layout {
     Layout::at(Dn::parse(&slapd.config_dn()).unwrap())
 }
 
-fn tls_config(slapd: &Slapd) -> ClientConfig {
+fn tls_config(slapd: &(impl LdapServer + ?Sized)) -> ClientConfig {
     ClientConfig::new(slapd.url())
         .ca_file(slapd.ca_cert_path().unwrap())
         .starttls(true)
@@ -78,35 +79,49 @@ fn tc_count(d: &Device) -> usize {
 #[tokio::test]
 async fn a_large_device_loads_under_any_server_size_limit() {
     let big = archive();
-    for (limit, max_round_trips) in [(None, 3), (Some(500), 4), (Some(50), 6)] {
-        // Seeded with slapadd (ldapadd of 1,131 entries through pipes is slow).
+    for (kind, (limit, max_round_trips)) in LdapServerKind::all()
+        .into_iter()
+        .flat_map(|kind| [(None, 3), (Some(500), 4), (Some(50), 6)].map(|l| (kind, l)))
+    {
+        // Seeded offline (slapadd, ldif2db): ldapadd of 1,131 entries
+        // through pipes is slow.
         let default_layout =
             Layout::at(Dn::parse("cn=DICOM Configuration,dc=example,dc=org").unwrap());
-        let builder = Slapd::builder().seed_ldif(&export_device(&big, &default_layout));
+        let builder = kind
+            .builder()
+            .seed_ldif(&export_device(&big, &default_layout));
         let builder = match limit {
             Some(n) => builder.size_limit(n),
             None => builder,
         };
-        let Some(slapd) = or_skip(builder.start()) else {
-            return;
+        let Some(server) = or_skip(builder.start()) else {
+            continue;
         };
-        assert_eq!(layout(&slapd), default_layout);
-        let anonymous = tls_config(&slapd);
-        let device = tls_config(&slapd).simple_bind(slapd.device_dn(), slapd.device_password());
+        assert_eq!(layout(&server), default_layout);
+        let anonymous = tls_config(&server);
+        let device = tls_config(&server).simple_bind(server.device_dn(), server.device_password());
         for cfg in [anonymous, device] {
             let who = cfg.bind.who();
             let c = LdapClient::new(cfg).unwrap();
             c.connect().await.unwrap();
             let r = c.load_device("ARCHIVE-BIG").await.unwrap();
-            eprintln!("size limit {limit:?}, {who}: {:?}", r.stats);
+            eprintln!("{kind}, size limit {limit:?}, {who}: {:?}", r.stats);
             let DeviceLookup::Found(loaded) = r.value else {
-                panic!("limit {limit:?} as {who}: not found")
+                panic!("{kind}: limit {limit:?} as {who}: not found")
             };
-            assert_eq!(loaded.network_aes.len(), 8, "limit {limit:?} as {who}");
-            assert_eq!(tc_count(&loaded), 8 * 140, "limit {limit:?} as {who}");
+            assert_eq!(
+                loaded.network_aes.len(),
+                8,
+                "{kind}: limit {limit:?} as {who}"
+            );
+            assert_eq!(
+                tc_count(&loaded),
+                8 * 140,
+                "{kind}: limit {limit:?} as {who}"
+            );
             assert!(
                 r.stats.round_trips <= max_round_trips,
-                "limit {limit:?} as {who}: {:?}",
+                "{kind}: limit {limit:?} as {who}: {:?}",
                 r.stats
             );
             // Pipelined batches of at most 32 searches.
@@ -208,35 +223,38 @@ async fn a_password_never_travels_in_clear() {
 
 #[tokio::test]
 async fn result_codes_are_named_and_missing_devices_are_not_configured() {
-    let Some(slapd) = or_skip(Slapd::builder().start()) else {
-        return;
-    };
-    let c = LdapClient::new(tls_config(&slapd)).unwrap();
-    let r = c.load_device("nobody").await.unwrap();
-    assert_eq!(
-        r.value,
-        DeviceLookup::NotConfigured {
-            name: "nobody".into()
-        }
-    );
-    // A base DN without the tree is not trusted: a typed error.
-    let bad = LdapClient::new(tls_config(&slapd).base_dn("cn=nothing,dc=example,dc=org")).unwrap();
-    let err = bad.titles_in_use("").await.unwrap_err();
-    assert!(matches!(err, Error::NoConfigurationRoot { .. }), "{err}");
-    // A refused operation is named by RFC 4511, never "result code N ()".
-    let wrong = tls_config(&slapd).simple_bind(slapd.device_dn(), "not-the-Pa55word");
-    let err = LdapClient::new(wrong)
-        .unwrap()
-        .load_device("x")
-        .await
-        .unwrap_err();
-    assert_eq!(err.result_code(), Some(49), "{err}");
-    let text = err.to_string();
-    assert!(text.contains("invalidCredentials (49)"), "{text}");
-    assert!(!text.contains("result code"), "{text}");
-    assert!(!text.contains("not-the-Pa55word"), "{text}");
-    assert_eq!(err.action(), "check the bind DN and its password");
-    assert!(!err.action().is_empty());
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.start()) else {
+            continue;
+        };
+        let c = LdapClient::new(tls_config(&server)).unwrap();
+        let r = c.load_device("nobody").await.unwrap();
+        assert_eq!(
+            r.value,
+            DeviceLookup::NotConfigured {
+                name: "nobody".into()
+            }
+        );
+        // A base DN without the tree is not trusted: a typed error.
+        let bad =
+            LdapClient::new(tls_config(&server).base_dn("cn=nothing,dc=example,dc=org")).unwrap();
+        let err = bad.titles_in_use("").await.unwrap_err();
+        assert!(matches!(err, Error::NoConfigurationRoot { .. }), "{err}");
+        // A refused operation is named by RFC 4511, never "result code N ()".
+        let wrong = tls_config(&server).simple_bind(server.device_dn(), "not-the-Pa55word");
+        let err = LdapClient::new(wrong)
+            .unwrap()
+            .load_device("x")
+            .await
+            .unwrap_err();
+        assert_eq!(err.result_code(), Some(49), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("invalidCredentials (49)"), "{text}");
+        assert!(!text.contains("result code"), "{text}");
+        assert!(!text.contains("not-the-Pa55word"), "{text}");
+        assert_eq!(err.action(), "check the bind DN and its password");
+        assert!(!err.action().is_empty());
+    }
 }
 
 /// Each hostile reply ends in a typed error within the deadline, and
@@ -292,38 +310,40 @@ async fn a_hostile_server_gives_typed_errors_and_no_panic() {
 
 #[tokio::test]
 async fn root_discovery_moves_on_to_the_server_that_holds_the_tree() {
-    let Some(other) = or_skip(Slapd::builder().dicom_tree(false).start()) else {
-        return;
-    };
-    let Some(dicom) = or_skip(Slapd::builder().start()) else {
-        return;
-    };
-    let bundle = {
-        let mut pem = std::fs::read_to_string(other.ca_cert_path().unwrap()).unwrap();
-        pem.push_str(&std::fs::read_to_string(dicom.ca_cert_path().unwrap()).unwrap());
-        let f = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(f.path(), pem).unwrap();
-        f
-    };
-    // As the SRV list would order them: the server without the tree first.
-    let cfg = ClientConfig::with_servers(vec![other.url(), dicom.url()])
-        .ca_file(bundle.path())
-        .starttls(true);
-    let c = LdapClient::new(cfg.clone()).unwrap();
-    let r = c.locate().await.unwrap();
-    assert_eq!(r.value, layout(&dicom));
-    assert_eq!(r.stats.connects, 2, "{:?}", r.stats);
-    assert_eq!(c.connect().await.unwrap().value, dicom.url());
+    for kind in LdapServerKind::all() {
+        let Some(other) = or_skip(kind.builder().dicom_tree(false).start()) else {
+            continue;
+        };
+        let Some(dicom) = or_skip(kind.start()) else {
+            continue;
+        };
+        let bundle = {
+            let mut pem = std::fs::read_to_string(other.ca_cert_path().unwrap()).unwrap();
+            pem.push_str(&std::fs::read_to_string(dicom.ca_cert_path().unwrap()).unwrap());
+            let f = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(f.path(), pem).unwrap();
+            f
+        };
+        // As the SRV list would order them: the server without the tree first.
+        let cfg = ClientConfig::with_servers(vec![other.url(), dicom.url()])
+            .ca_file(bundle.path())
+            .starttls(true);
+        let c = LdapClient::new(cfg.clone()).unwrap();
+        let r = c.locate().await.unwrap();
+        assert_eq!(r.value, layout(&dicom));
+        assert_eq!(r.stats.connects, 2, "{:?}", r.stats);
+        assert_eq!(c.connect().await.unwrap().value, dicom.url());
 
-    // A configured base DN that is the suffix, not the root: searched below.
-    let c = LdapClient::new(cfg.clone().base_dn("dc=example,dc=org")).unwrap();
-    assert_eq!(c.locate().await.unwrap().value, layout(&dicom));
+        // A configured base DN that is the suffix, not the root: searched below.
+        let c = LdapClient::new(cfg.clone().base_dn("dc=example,dc=org")).unwrap();
+        assert_eq!(c.locate().await.unwrap().value, layout(&dicom));
 
-    // No server holds it: a typed error listing what was searched.
-    let only = ClientConfig::new(other.url())
-        .ca_file(other.ca_cert_path().unwrap())
-        .starttls(true);
-    let err = LdapClient::new(only).unwrap().locate().await.unwrap_err();
-    assert!(matches!(err, Error::NoConfigurationRoot { .. }), "{err}");
-    assert!(err.to_string().contains("dc=example,dc=org"), "{err}");
+        // No server holds it: a typed error listing what was searched.
+        let only = ClientConfig::new(other.url())
+            .ca_file(other.ca_cert_path().unwrap())
+            .starttls(true);
+        let err = LdapClient::new(only).unwrap().locate().await.unwrap_err();
+        assert!(matches!(err, Error::NoConfigurationRoot { .. }), "{err}");
+        assert!(err.to_string().contains("dc=example,dc=org"), "{err}");
+    }
 }

@@ -1,6 +1,8 @@
-//! `annexr::Watch` against a real slapd: an administrator's `ldapmodify`
-//! becomes the right event, with RFC 4533 refreshAndPersist and with
-//! polling; a slapd restart is Lost then Resumed with no change missed.
+//! `annexr::Watch` against real LDAP servers: an administrator's
+//! `ldapmodify` becomes the right event, with RFC 4533 refreshAndPersist and
+//! with polling, on OpenLDAP slapd (syncprov) and 389 Directory Server
+//! (Content Synchronization plugin) from one test body; a slapd restart is
+//! Lost then Resumed with no change missed.
 //! Times below are timeouts for waiting, never asserted latencies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use annexr::watch::{Mechanism, WatchMode, WatchOptions};
 use annexr::{FileStore, Store, Watch, WatchEvent};
-use annexr_lab::{Slapd, or_skip};
+use annexr_lab::{AnyLdapServer, LdapServer, LdapServerKind, Slapd, or_skip};
 use annexr_ldap::{ClientConfig, LdapClient};
 use annexr_model::{AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection};
 
@@ -31,10 +33,16 @@ fn device(name: &str, title: &str, port: u16) -> Device {
         )
 }
 
-fn start_slapd(sync: bool) -> Option<Slapd> {
+fn seed() -> [String; 2] {
     let layout = Layout::at(Dn::parse("cn=DICOM Configuration,dc=example,dc=org").unwrap());
-    let mine = annexr_model::export_device(&device(ME, MY_AE, 11112), &layout);
-    let peer = annexr_model::export_device(&device(PEER, PEER_AE, 11120), &layout);
+    [
+        annexr_model::export_device(&device(ME, MY_AE, 11112), &layout),
+        annexr_model::export_device(&device(PEER, PEER_AE, 11120), &layout),
+    ]
+}
+
+fn start_slapd(sync: bool) -> Option<Slapd> {
+    let [mine, peer] = seed();
     or_skip(
         Slapd::builder()
             .sync_provider(sync)
@@ -44,7 +52,20 @@ fn start_slapd(sync: bool) -> Option<Slapd> {
     )
 }
 
-fn devices_dn(slapd: &Slapd) -> String {
+/// A server of `kind` with both devices, following clients by RFC 4533
+/// content synchronization when `sync`.
+fn start_server(kind: LdapServerKind, sync: bool) -> Option<AnyLdapServer> {
+    let [mine, peer] = seed();
+    or_skip(
+        kind.builder()
+            .sync_provider(sync)
+            .seed_ldif(&mine)
+            .seed_ldif(&peer)
+            .start(),
+    )
+}
+
+fn devices_dn(slapd: &(impl LdapServer + ?Sized)) -> String {
     slapd.devices_dn()
 }
 
@@ -71,7 +92,11 @@ async fn expect(
     }
 }
 
-async fn start_watch(slapd: &Slapd, mode: WatchMode, store: Arc<dyn Store>) -> Watch {
+async fn start_watch(
+    slapd: &(impl LdapServer + ?Sized),
+    mode: WatchMode,
+    store: Arc<dyn Store>,
+) -> Watch {
     let client = LdapClient::new(ClientConfig::new(slapd.url())).unwrap();
     let options = WatchOptions {
         mode,
@@ -90,10 +115,12 @@ async fn start_watch(slapd: &Slapd, mode: WatchMode, store: Arc<dyn Store>) -> W
 }
 
 /// The three admin edits of the issue, each answered by its event.
-async fn admin_edits_become_events(sync: bool) {
-    let Some(slapd) = start_slapd(sync) else {
+async fn admin_edits_become_events(kind: LdapServerKind, sync: bool) {
+    let Some(slapd) = start_server(kind, sync) else {
         return;
     };
+    // Printed with a failure: which family the events below came from.
+    eprintln!("watch against {kind}, content sync {sync}");
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FileStore::new(dir.path().join("state.json")));
     let mode = if sync {
@@ -206,37 +233,44 @@ async fn admin_edits_become_events(sync: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_and_persist_turns_admin_edits_into_events() {
-    admin_edits_become_events(true).await;
+    for kind in LdapServerKind::all() {
+        admin_edits_become_events(kind, true).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_turns_admin_edits_into_events() {
-    admin_edits_become_events(false).await;
+    for kind in LdapServerKind::all() {
+        admin_edits_become_events(kind, false).await;
+    }
 }
 
-/// A slapd without syncprov: `Auto` falls back to polling.
+/// A server without content sync (slapd without syncprov, 389-DS without
+/// its plugin): `Auto` falls back to polling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_polls_a_server_without_content_sync() {
-    let Some(slapd) = start_slapd(false) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FileStore::new(dir.path().join("state.json")));
-    let mut watch = start_watch(&slapd, WatchMode::Auto, store).await;
-    let e = expect(&mut watch, "Following", |e| {
-        matches!(e, WatchEvent::Following { .. })
-    })
-    .await;
-    assert!(
-        matches!(
-            e,
-            WatchEvent::Following {
-                mechanism: Mechanism::Polling { .. },
-                ..
-            }
-        ),
-        "{e}"
-    );
+    for kind in LdapServerKind::all() {
+        let Some(slapd) = start_server(kind, false) else {
+            continue;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path().join("state.json")));
+        let mut watch = start_watch(&slapd, WatchMode::Auto, store).await;
+        let e = expect(&mut watch, "Following", |e| {
+            matches!(e, WatchEvent::Following { .. })
+        })
+        .await;
+        assert!(
+            matches!(
+                e,
+                WatchEvent::Following {
+                    mechanism: Mechanism::Polling { .. },
+                    ..
+                }
+            ),
+            "{kind}: {e}"
+        );
+    }
 }
 
 /// Lost, then Resumed, and a change made while slapd was down arrives.
