@@ -77,20 +77,16 @@ impl Session {
 
     fn runner(&mut self, function: &'static str) -> Result<&Runner> {
         self.check_live(function)?;
-        let runner = match self.runner.take() {
-            Some(runner) => runner,
-            None => Runner::new().map_err(|source| FfiError::Annexr { function, source })?,
-        };
-        Ok(self.runner.insert(runner))
+        started(&mut self.runner, || {
+            Runner::new().map_err(|source| FfiError::Annexr { function, source })
+        })
     }
 
     fn prober(&mut self, function: &'static str) -> Result<&Prober> {
         self.check_live(function)?;
-        let prober = match self.prober.take() {
-            Some(prober) => prober,
-            None => Prober::new().map_err(|source| FfiError::Probe { function, source })?,
-        };
-        Ok(self.prober.insert(prober))
+        started(&mut self.prober, || {
+            Prober::new().map_err(|source| FfiError::Probe { function, source })
+        })
     }
 
     /// Parses, validates and keeps the local description.
@@ -374,6 +370,16 @@ impl Drop for Session {
         // properly rather than dropping them with the runtime.
         self.shutdown(false);
     }
+}
+
+/// The facade in `slot`, started with `start` on first use (and left
+/// unstarted when that fails).
+fn started<T>(slot: &mut Option<T>, start: impl FnOnce() -> Result<T>) -> Result<&T> {
+    let facade = match slot.take() {
+        Some(facade) => facade,
+        None => start()?,
+    };
+    Ok(slot.insert(facade))
 }
 
 /// What the last run found, kept for the report and the lookups.
