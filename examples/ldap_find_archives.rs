@@ -35,11 +35,11 @@ fn main() {
     );
     for ae in &found.value {
         match ae.address() {
-            Some((host, port, tls)) => println!(
-                "  {:<16} on {:<16} {host}:{port}{}",
+            Some(address) => println!(
+                "  {:<16} on {:<16} {address}{}",
                 ae.ae_title.as_str(),
                 ae.device_name,
-                if tls { " (TLS)" } else { "" }
+                if address.tls { " (TLS)" } else { "" }
             ),
             None => println!(
                 "  {:<16} on {:<16} (no listening connection)",
@@ -55,7 +55,7 @@ fn main() {
             println!(
                 "resolve {title}: {:?} ({} round trips)",
                 r.value
-                    .and_then(|a| a.address().map(|(h, p, _)| format!("{h}:{p}"))),
+                    .and_then(|a| a.address().map(|address| address.to_string())),
                 r.stats.round_trips
             );
         }

@@ -65,10 +65,11 @@ fn main() {
                 .value;
             if let Some(r) = resolved {
                 println!(
-                    "  {:<16} installed={} address={:?}",
+                    "  {:<16} installed={} address={}",
                     r.ae_title.as_str(),
                     r.installed,
                     r.address()
+                        .map_or_else(|| "none".to_string(), |a| a.to_string())
                 );
             }
         }

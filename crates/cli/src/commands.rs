@@ -411,7 +411,7 @@ async fn shutdown(config: StartupConfig, args: ShutdownArgs, json_out: bool) -> 
 
 fn resolved_text(ae: &ResolvedAe) -> String {
     let address = match (ae.address(), ae.not_callable()) {
-        (Some((h, p, tls)), _) => format!("{h}:{p}{}", if tls { " (TLS)" } else { "" }),
+        (Some(a), _) => format!("{a}{}", if a.tls { " (TLS)" } else { "" }),
         (None, Some(why)) => format!("not callable: {why}"),
         (None, None) => "not callable".into(),
     };
@@ -680,9 +680,9 @@ async fn probe(config: StartupConfig, args: ProbeArgs, json_out: bool) -> Result
                 ae.address()
             };
             match (address, ae.not_callable()) {
-                (Some((host, port, _tls)), _) => targets.push(annexr_probe::Target::new(
-                    host,
-                    port,
+                (Some(a), _) => targets.push(annexr_probe::Target::new(
+                    a.host,
+                    a.port,
                     ae.ae_title.clone(),
                     args.calling.clone(),
                 )),

@@ -311,7 +311,7 @@ impl Session {
     ) -> Result<String> {
         let ae = self.resolve(function, called_ae)?.value;
         // Never an offline AE or a non-acceptor (R.5.2): say why instead.
-        let Some((host, port, tls)) = ae.address() else {
+        let Some(annexr_ldap::AeAddress { host, port, tls }) = ae.address() else {
             let why = ae.not_callable().unwrap_or_else(|| {
                 format!("{called_ae} has no installed connection that accepts associations")
             });

@@ -233,6 +233,28 @@ pub struct Endpoint {
     pub installed: bool,
 }
 
+/// Where to call an AE: one connection's host, port and TLS flag
+/// ([`ResolvedAe::address`]). Displays as `host:port` (`[v6]:port`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AeAddress<'a> {
+    /// `dicomHostname`: a host name or an IP address.
+    pub host: &'a str,
+    /// `dicomPort`.
+    pub port: u16,
+    /// True when the connection lists TLS cipher suites.
+    pub tls: bool,
+}
+
+impl std::fmt::Display for AeAddress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// An AE resolved to its device and connections (R.3).
 ///
 /// Serializes as the one JSON document the CLI and the C ABI print for an
@@ -263,9 +285,9 @@ pub struct ResolvedAe {
 
 impl ResolvedAe {
     /// The first installed connection with a port of an installed AE that
-    /// accepts associations: `(hostname, port, tls)`. `None` when the AE is
-    /// not callable; [`ResolvedAe::not_callable`] says why.
-    pub fn address(&self) -> Option<(&str, u16, bool)> {
+    /// accepts associations. `None` when the AE is not callable;
+    /// [`ResolvedAe::not_callable`] says why.
+    pub fn address(&self) -> Option<AeAddress<'_>> {
         if !self.installed || !self.acceptor {
             return None;
         }
@@ -274,12 +296,15 @@ impl ResolvedAe {
 
     /// Like [`ResolvedAe::address`] but also for an AE that is offline or
     /// does not accept associations (an explicit "include offline" choice).
-    pub fn any_address(&self) -> Option<(&str, u16, bool)> {
+    pub fn any_address(&self) -> Option<AeAddress<'_>> {
         let usable = |c: &&Endpoint| c.installed || !self.installed;
-        self.connections
-            .iter()
-            .filter(usable)
-            .find_map(|c| c.port.map(|p| (c.hostname.as_str(), p, c.tls)))
+        self.connections.iter().filter(usable).find_map(|c| {
+            c.port.map(|port| AeAddress {
+                host: c.hostname.as_str(),
+                port,
+                tls: c.tls,
+            })
+        })
     }
 
     /// Why the AE must not be called, or `None` when it may be: not
@@ -364,9 +389,9 @@ impl Serialize for ResolvedAe {
             acceptor: self.acceptor,
             initiator: self.initiator,
             application_clusters: &self.application_clusters,
-            host: address.map(|a| a.0),
-            port: address.map(|a| a.1),
-            tls: address.map(|a| a.2),
+            host: address.map(|a| a.host),
+            port: address.map(|a| a.port),
+            tls: address.map(|a| a.tls),
             not_callable: self.not_callable(),
             connections: &self.connections,
         }
@@ -1315,7 +1340,8 @@ impl LdapClient {
             Some(r) if r == "SCP" || r == "SCU" => format!("({}={r})", attr::TRANSFER_ROLE),
             Some(r) => {
                 return Err(Error::Invalid(format!(
-                    "transfer role {r:?}: expected SCP or SCU"
+                    "transfer role \"{}\": expected SCP or SCU",
+                    r.escape_debug()
                 )));
             }
         };

@@ -35,7 +35,7 @@ pub enum Error {
     #[error("no LDAP server reachable: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     AllServersFailed(Vec<Error>),
     /// An operation did not complete within the configured time.
-    #[error("{server}: {step}: no answer within {after:?}")]
+    #[error("{server}: {step}: no answer within {} ms", .after.as_millis())]
     Timeout {
         /// The server URL.
         server: String,
@@ -91,7 +91,7 @@ pub enum Error {
         limit: u32,
     },
     /// No `dicomConfigurationRoot` (with devices root and registry) was found.
-    #[error("{server}: no DICOM configuration root found under {searched:?}")]
+    #[error("{server}: no DICOM configuration root found under {}", list(.searched))]
     NoConfigurationRoot {
         /// The server URL.
         server: String,
@@ -99,7 +99,8 @@ pub enum Error {
         searched: Vec<String>,
     },
     /// The server sent an entry whose DN does not parse.
-    #[error("{server}: entry DN {dn:?}: {reason}")]
+    // Quoted and escaped: the DN is the server's text.
+    #[error("{server}: entry DN \"{}\": {reason}", .dn.escape_debug())]
     BadEntry {
         /// The server URL.
         server: String,
@@ -113,7 +114,7 @@ pub enum Error {
     #[error("{0}")]
     Model(#[from] annexr_model::Error),
     /// A structured or random allocation rule cannot make valid AE titles.
-    #[error("AE title rule {rule:?}: {reason}")]
+    #[error("AE title rule \"{}\": {reason}", .rule.escape_debug())]
     TitleRule {
         /// The rule as given.
         rule: String,
@@ -145,7 +146,7 @@ pub enum Error {
         rc: u32,
     },
     /// A device of that name exists and does not belong to this install.
-    #[error("{server}: device {name:?} already exists")]
+    #[error("{server}: device \"{}\" already exists", .name.escape_debug())]
     DeviceExists {
         /// The server URL.
         server: String,
@@ -324,6 +325,18 @@ pub fn rc_name(rc: u32) -> String {
 /// server's diagnostic text when it sent one.
 pub fn result_text(rc: u32, text: &str) -> String {
     format!("{}{}", rc_name(rc), detail(text))
+}
+
+/// The bases searched, for a message: `"a", "b"`, or "no base" when none.
+fn list(bases: &[String]) -> String {
+    if bases.is_empty() {
+        return "no base".to_string();
+    }
+    bases
+        .iter()
+        .map(|b| format!("\"{}\"", b.escape_debug()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn detail(text: &str) -> String {

@@ -176,7 +176,7 @@ async fn handshake(
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let name = ServerName::try_from(target.host.clone())
-        .map_err(|e| format!("TLS server name {:?}: {e}", target.host))?;
+        .map_err(|e| format!("TLS server name \"{}\": {e}", target.host.escape_debug()))?;
     tokio_rustls::TlsConnector::from(tls.clone())
         .connect(name, tcp)
         .await

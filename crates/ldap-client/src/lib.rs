@@ -47,9 +47,9 @@
 //! let found = client.resolve_ae("PACS1").await?;
 //! println!("{} round trip(s)", found.stats.round_trips);
 //! match found.value {
-//!     Some(ae) => match ae.not_callable() {
-//!         None => println!("PACS1 of device {} may be called", ae.device_name),
-//!         Some(why) => println!("{why}"),
+//!     Some(ae) => match ae.address() {
+//!         Some(address) => println!("call PACS1 of device {} at {address}", ae.device_name),
+//!         None => println!("{}", ae.not_callable().unwrap_or_default()),
 //!     },
 //!     None => println!("PACS1 is not configured"),
 //! }
@@ -72,8 +72,8 @@ mod watch;
 
 pub use alloc::{AllocationPolicy, Allocator};
 pub use client::{
-    Allocation, DeviceLookup, DeviceTypeQuery, Endpoint, FoundAes, LdapClient, Registration,
-    ResolvedAe, SopClassQuery, SyncedTitle,
+    AeAddress, Allocation, DeviceLookup, DeviceTypeQuery, Endpoint, FoundAes, LdapClient,
+    Registration, ResolvedAe, SopClassQuery, SyncedTitle,
 };
 pub use config::{Bind, ClientConfig, ClockCorrection, Secret, TlsOptions};
 pub use conn::{Counted, Stats};

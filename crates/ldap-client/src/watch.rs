@@ -95,7 +95,9 @@ impl std::fmt::Display for Mechanism {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Mechanism::RefreshAndPersist => f.write_str("refreshAndPersist (RFC 4533)"),
-            Mechanism::Polling { interval } => write!(f, "polling every {interval:?}"),
+            Mechanism::Polling { interval } => {
+                write!(f, "polling every {} s", interval.as_secs_f64())
+            }
         }
     }
 }

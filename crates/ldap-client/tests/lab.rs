@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use annexr_lab::{LdapServer, LdapServerKind, Slapd, SlapdPair, or_skip};
 use annexr_ldap::{
-    AllocationPolicy, Allocator, ClientConfig, ClockCorrection, DeviceLookup, DeviceTypeQuery,
-    Error, InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration, SopClassQuery,
-    Target, UpdateOutcome, WatchEvent, WatchOptions,
+    AeAddress, AllocationPolicy, Allocator, ClientConfig, ClockCorrection, DeviceLookup,
+    DeviceTypeQuery, Error, InstallOutcome, InstallPlan, InstallStep, LdapClient, Registration,
+    SopClassQuery, Target, UpdateOutcome, WatchEvent, WatchOptions,
 };
 use annexr_model::{
     AeTitle, Attribute, Device, Dn, Extensions, Layout, NetworkAe, NetworkConnection,
@@ -479,7 +479,14 @@ async fn resolve_and_find_by_device_type_in_bounded_round_trips() {
         assert_eq!(r.stats.round_trips, 2);
         let ae = r.value.unwrap();
         assert_eq!(ae.device_name, "dev-4");
-        assert_eq!(ae.address(), Some(("127.0.0.1", 10004, false)));
+        assert_eq!(
+            ae.address(),
+            Some(AeAddress {
+                host: "127.0.0.1",
+                port: 10004,
+                tls: false
+            })
+        );
         assert!(ae.installed);
         let offline = c.resolve_ae("AET3").await.unwrap().value.unwrap();
         assert!(!offline.installed && offline.address().is_none());
@@ -1239,7 +1246,14 @@ async fn offline_and_non_acceptor_aes_are_never_callable_and_duplicates_are_erro
         r.not_callable().unwrap(),
         "CT_SPARE is not installed (dicomInstalled FALSE)"
     );
-    assert_eq!(r.any_address(), Some(("127.0.0.1", 11112, false)));
+    assert_eq!(
+        r.any_address(),
+        Some(AeAddress {
+            host: "127.0.0.1",
+            port: 11112,
+            tls: false
+        })
+    );
     // The same rule in the model (which ul-probe's targets use).
     assert!(!spare.network_aes[0].effective_installed(&spare));
     assert!(!spare.connections[0].effective_installed(&spare));
@@ -1671,7 +1685,14 @@ async fn entries_with_other_rdns_load_from_slapd() {
     assert_eq!(d.network_aes[0].connections, ["127.0.0.1"]);
     assert_eq!(d.network_aes[0].transfer_capabilities.len(), 1);
     let r = c.resolve_ae("US1").await.unwrap().value.unwrap();
-    assert_eq!(r.address(), Some(("127.0.0.1", 11112, false)));
+    assert_eq!(
+        r.address(),
+        Some(AeAddress {
+            host: "127.0.0.1",
+            port: 11112,
+            tls: false
+        })
+    );
     let found = c.find_aes(&DeviceTypeQuery::new("us")).await.unwrap().value;
     assert_eq!(found.aes.len(), 1);
     assert!(found.skipped.is_empty());

@@ -1,7 +1,7 @@
 //! After configuration: verify the peers this device works with (AEs of the
 //! configured device types) with real associations, and summarize.
 
-use annexr_ldap::{DeviceTypeQuery, LdapClient};
+use annexr_ldap::{AeAddress, DeviceTypeQuery, LdapClient};
 use annexr_model::Device;
 use annexr_probe::{ProbeOptions, SweepOptions, Target};
 
@@ -44,7 +44,7 @@ pub(crate) async fn peers(
             Ok(found) => {
                 trips += found.stats.round_trips;
                 for ae in found.value {
-                    if let Some((host, port, tls)) = ae.address()
+                    if let Some(AeAddress { host, port, tls }) = ae.address()
                         && !tls
                     {
                         targets.push(Target::new(

@@ -60,10 +60,10 @@ impl fmt::Display for PeerAddress {
 }
 
 fn address_of(ae: &ResolvedAe) -> Option<PeerAddress> {
-    ae.address().map(|(h, p, tls)| PeerAddress {
-        hostname: h.to_string(),
-        port: p,
-        tls,
+    ae.address().map(|a| PeerAddress {
+        hostname: a.host.to_string(),
+        port: a.port,
+        tls: a.tls,
     })
 }
 
