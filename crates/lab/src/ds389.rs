@@ -270,7 +270,9 @@ fn template(dscreate: &Path, version: &str) -> Result<PathBuf, LabError> {
             }
         })
         .collect();
-    let ready = cache.join(format!("ds389-template-v{TEMPLATE_REVISION}-{name}"));
+    // The instance runs as the user who created it: one template per user.
+    let user = current_user_name();
+    let ready = cache.join(format!("ds389-template-v{TEMPLATE_REVISION}-{user}-{name}"));
     if ready.join(CREATED_AT).is_file() {
         return Ok(ready);
     }
@@ -388,7 +390,7 @@ fn private_defaults(stock: &str, paths: &InstancePaths) -> String {
     let root = paths.root.display().to_string();
     let user = current_user_name();
     let inst = "slapd-{instance_name}";
-    let moved: [(&str, String); 24] = [
+    let moved = [
         ("with_systemd", "0".into()),
         ("with_selinux", String::new()),
         ("tmp_dir", format!("{root}/tmp")),
@@ -413,8 +415,6 @@ fn private_defaults(stock: &str, paths: &InstancePaths) -> String {
         ("security_log", format!("{root}/log/security")),
         ("db_dir", format!("{root}/var/db")),
         ("db_home_dir", format!("{root}/var/db")),
-    ];
-    let more: [(&str, String); 2] = [
         ("backup_dir", format!("{root}/var/bak")),
         ("ldif_dir", format!("{root}/var/ldif")),
     ];
@@ -422,7 +422,7 @@ fn private_defaults(stock: &str, paths: &InstancePaths) -> String {
         .lines()
         .map(|line| {
             let key = line.split('=').next().unwrap_or_default().trim();
-            match moved.iter().chain(more.iter()).find(|(k, _)| *k == key) {
+            match moved.iter().find(|(k, _)| *k == key) {
                 Some((k, v)) => format!("{k} = {v}\n"),
                 None => format!("{line}\n"),
             }

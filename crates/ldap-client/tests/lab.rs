@@ -2,8 +2,9 @@
 //! failover, registry, load, resolve, find, install (with kills), merge,
 //! conflicts, online/offline, read-only ACL and replica referrals, reconnect.
 //!
-//! The registry, load, resolve/find, install, online/offline and LDIF
-//! fallback tests run against every server family of the lab (OpenLDAP
+//! The locate/bind, TLS (ldaps, StartTLS), registry, load, resolve/find,
+//! install, merge, online/offline and LDIF fallback tests run against every
+//! server family of the lab (OpenLDAP
 //! slapd and 389 Directory Server, `LdapServerKind::all()`), each from one
 //! test body; where a family legitimately answers differently, the test
 //! says what each family answers.
@@ -120,33 +121,36 @@ fn count(log: &str, what: &str) -> usize {
 
 #[tokio::test]
 async fn locate_bind_and_credentials_stay_secret() {
-    let Some(slapd) = or_skip(Slapd::builder().start()) else {
-        return;
-    };
-    let c = client(&slapd);
-    let located = c.locate().await.unwrap();
-    assert_eq!(located.value, layout(&slapd));
-    // StartTLS + bind + root DSE + the naming-context search.
-    assert_eq!(located.stats.round_trips, 4, "{:?}", located.stats);
-    assert_eq!(located.stats.connects, 1);
-    // Remembered: no further round trip.
-    assert_eq!(c.locate().await.unwrap().stats.round_trips, 0);
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.start()) else {
+            continue;
+        };
+        let c = client(&server);
+        let located = c.locate().await.unwrap();
+        assert_eq!(located.value, layout(&server));
+        // StartTLS + bind + root DSE + the naming-context search.
+        assert_eq!(located.stats.round_trips, 4, "{:?}", located.stats);
+        assert_eq!(located.stats.connects, 1);
+        // Remembered: no further round trip.
+        assert_eq!(c.locate().await.unwrap().stats.round_trips, 0);
 
-    // Anonymous reads work on this server.
-    let anon = LdapClient::new(ClientConfig::new(slapd.url())).unwrap();
-    assert_eq!(anon.locate().await.unwrap().value, layout(&slapd));
+        // Anonymous reads work on this server.
+        let anon = LdapClient::new(ClientConfig::new(server.url())).unwrap();
+        assert_eq!(anon.locate().await.unwrap().value, layout(&server));
 
-    // A wrong password: typed error naming the server and the DN, never the password.
-    let bad =
-        LdapClient::new(config(&slapd).simple_bind(slapd.device_dn(), "wrong-Pa55word")).unwrap();
-    let err = bad.locate().await.unwrap_err();
-    assert_eq!(err.result_code(), Some(49), "{err}");
-    let text = format!("{err} {err:?} {:?}", bad);
-    assert!(!text.contains("wrong-Pa55word"), "{text}");
-    assert!(
-        text.contains(&slapd.url()) && text.contains("cn=device"),
-        "{text}"
-    );
+        // A wrong password: typed error naming the server and the DN, never the password.
+        let bad =
+            LdapClient::new(config(&server).simple_bind(server.device_dn(), "wrong-Pa55word"))
+                .unwrap();
+        let err = bad.locate().await.unwrap_err();
+        assert_eq!(err.result_code(), Some(49), "{err}");
+        let text = format!("{err} {err:?} {:?}", bad);
+        assert!(!text.contains("wrong-Pa55word"), "{text}");
+        assert!(
+            text.contains(&server.url()) && text.contains("cn=device"),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -175,39 +179,41 @@ async fn failover_to_the_next_server_and_all_failing() {
 
 #[tokio::test]
 async fn tls_ldaps_and_starttls_verify_the_certificate() {
-    let Some(slapd) = or_skip(Slapd::builder().tls(true).start()) else {
-        return;
-    };
-    let ca = slapd.ca_cert_path().unwrap().to_path_buf();
-    let ldaps = slapd.ldaps_url().unwrap();
-    let mut cfg = config(&slapd).ca_file(&ca);
-    cfg.servers = vec![ldaps.clone()];
-    let c = LdapClient::new(cfg).unwrap();
-    assert_eq!(c.locate().await.unwrap().value, layout(&slapd));
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.builder().tls(true).start()) else {
+            continue;
+        };
+        let ca = server.ca_cert_path().unwrap().to_path_buf();
+        let ldaps = server.ldaps_url().unwrap();
+        let mut cfg = config(&server).ca_file(&ca);
+        cfg.servers = vec![ldaps.clone()];
+        let c = LdapClient::new(cfg).unwrap();
+        assert_eq!(c.locate().await.unwrap().value, layout(&server));
 
-    let starttls = LdapClient::new(config(&slapd).ca_file(&ca).starttls(true)).unwrap();
-    let r = starttls.locate().await.unwrap();
-    assert_eq!(r.value, layout(&slapd));
-    // StartTLS is one more request before the bind.
-    assert_eq!(r.stats.round_trips, 4);
+        let starttls = LdapClient::new(config(&server).ca_file(&ca).starttls(true)).unwrap();
+        let r = starttls.locate().await.unwrap();
+        assert_eq!(r.value, layout(&server));
+        // StartTLS is one more request before the bind.
+        assert_eq!(r.stats.round_trips, 4);
 
-    // Verification is on by default: the lab CA is not in the system store.
-    for url in [ldaps, slapd.url()] {
-        let untrusted =
-            ClientConfig::new(url).simple_bind(slapd.device_dn(), slapd.device_password());
-        match LdapClient::new(untrusted) {
-            // No system store at all is refused before connecting.
-            Err(e) => assert!(matches!(e, Error::Config(_)), "{e}"),
-            Ok(c) => {
-                let err = c.connect().await.unwrap_err();
-                assert!(matches!(err, Error::Connect { .. }), "{err}");
+        // Verification is on by default: the lab CA is not in the system store.
+        for url in [ldaps, server.url()] {
+            let untrusted =
+                ClientConfig::new(url).simple_bind(server.device_dn(), server.device_password());
+            match LdapClient::new(untrusted) {
+                // No system store at all is refused before connecting.
+                Err(e) => assert!(matches!(e, Error::Config(_)), "{e}"),
+                Ok(c) => {
+                    let err = c.connect().await.unwrap_err();
+                    assert!(matches!(err, Error::Connect { .. }), "{err}");
+                }
             }
         }
+        // A CA file that is not PEM is a configuration error.
+        let bogus = tempfile::NamedTempFile::new().unwrap();
+        let err = LdapClient::new(config(&server).ca_file(bogus.path())).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
     }
-    // A CA file that is not PEM is a configuration error.
-    let bogus = tempfile::NamedTempFile::new().unwrap();
-    let err = LdapClient::new(config(&slapd).ca_file(bogus.path())).unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err}");
 }
 
 /// The lab certificate is valid for 30 days from now: with the clock
@@ -878,99 +884,101 @@ async fn concurrent_installs_with_the_same_preferred_titles() {
 
 #[tokio::test]
 async fn merge_keeps_vendor_data_and_refuses_to_overwrite_a_concurrent_edit() {
-    let Some(slapd) = or_skip(Slapd::builder().tls(true).start()) else {
-        return;
-    };
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let cert = CertificateDer::from_pem_file(slapd.ca_cert_path().unwrap()).unwrap();
-    let mut d = device("CT-MERGE", "MG", 2);
-    d.extensions.attributes.push(Attribute {
-        name: "userCertificate;binary".into(),
-        values: vec![cert.to_vec()],
-    });
-    let c = client(&slapd);
-    c.install(&InstallPlan::new(d.clone())).await.unwrap();
+    for kind in LdapServerKind::all() {
+        let Some(server) = or_skip(kind.start()) else {
+            continue;
+        };
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let cert = CertificateDer::from_pem_file(server.ca_cert_path().unwrap()).unwrap();
+        let mut d = device("CT-MERGE", "MG", 2);
+        d.extensions.attributes.push(Attribute {
+            name: "userCertificate;binary".into(),
+            values: vec![cert.to_vec()],
+        });
+        let c = client(&server);
+        c.install(&InstallPlan::new(d.clone())).await.unwrap();
 
-    // The device's local view knows nothing of vendor data or certificates.
-    let mut local = d.clone();
-    local.extensions = Extensions::default();
-    local.vendor_data.clear();
-    local.other_entries.clear();
-    local.connections[0].port = Some(11200);
-    local.description = Some("moved to room 2".into());
-    let r = c.merge_device(&local).await.unwrap();
-    assert!(
-        matches!(r.value, UpdateOutcome::Applied { .. }),
-        "{:?}",
-        r.value
-    );
-    let stored = c
-        .load_device("CT-MERGE")
-        .await
-        .unwrap()
-        .value
-        .found()
-        .unwrap();
-    assert_eq!(
-        stored
+        // The device's local view knows nothing of vendor data or certificates.
+        let mut local = d.clone();
+        local.extensions = Extensions::default();
+        local.vendor_data.clear();
+        local.other_entries.clear();
+        local.connections[0].port = Some(11200);
+        local.description = Some("moved to room 2".into());
+        let r = c.merge_device(&local).await.unwrap();
+        assert!(
+            matches!(r.value, UpdateOutcome::Applied { .. }),
+            "{:?}",
+            r.value
+        );
+        let stored = c
+            .load_device("CT-MERGE")
+            .await
+            .unwrap()
+            .value
+            .found()
+            .unwrap();
+        assert_eq!(
+            stored
+                .connections
+                .iter()
+                .find(|c| c.name == "dicom")
+                .unwrap()
+                .port,
+            Some(11200)
+        );
+        assert_eq!(
+            stored.extensions, d.extensions,
+            "certificate and vendor attributes survive"
+        );
+        assert_eq!(stored.vendor_data, d.vendor_data);
+        assert_eq!(stored.other_entries.len(), 1);
+        // Same again: the stored description matches.
+        assert_eq!(
+            c.merge_device(&local).await.unwrap().value,
+            UpdateOutcome::Unchanged
+        );
+
+        // An administrator edits the port after we read the description.
+        let conn_dn = format!("cn=dicom,dicomDeviceName=CT-MERGE,{}", server.devices_dn());
+        server
+            .ldapmodify(&format!(
+                "dn: {conn_dn}\nchangetype: modify\nreplace: dicomPort\ndicomPort: 4242\n"
+            ))
+            .unwrap();
+        let mut desired = stored.clone();
+        desired
             .connections
-            .iter()
+            .iter_mut()
             .find(|c| c.name == "dicom")
             .unwrap()
-            .port,
-        Some(11200)
-    );
-    assert_eq!(
-        stored.extensions, d.extensions,
-        "certificate and vendor attributes survive"
-    );
-    assert_eq!(stored.vendor_data, d.vendor_data);
-    assert_eq!(stored.other_entries.len(), 1);
-    // Same again: the stored description matches.
-    assert_eq!(
-        c.merge_device(&local).await.unwrap().value,
-        UpdateOutcome::Unchanged
-    );
-
-    // An administrator edits the port after we read the description.
-    let conn_dn = format!("cn=dicom,dicomDeviceName=CT-MERGE,{}", slapd.devices_dn());
-    slapd
-        .ldapmodify(&format!(
-            "dn: {conn_dn}\nchangetype: modify\nreplace: dicomPort\ndicomPort: 4242\n"
-        ))
-        .unwrap();
-    let mut desired = stored.clone();
-    desired
-        .connections
-        .iter_mut()
-        .find(|c| c.name == "dicom")
-        .unwrap()
-        .port = Some(11300);
-    let err = c.update_device(&stored, &desired).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { rc: 16, .. }), "{err}");
-    let now = c
-        .load_device("CT-MERGE")
-        .await
-        .unwrap()
-        .value
-        .found()
-        .unwrap();
-    assert_eq!(
-        now.connections
-            .iter()
-            .find(|c| c.name == "dicom")
+            .port = Some(11300);
+        let err = c.update_device(&stored, &desired).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict { rc: 16, .. }), "{err}");
+        let now = c
+            .load_device("CT-MERGE")
+            .await
             .unwrap()
-            .port,
-        Some(4242),
-        "the admin's edit is not overwritten"
-    );
-    // Not configured: a merge says so.
-    let other = small_device("NOT-THERE", "CT", "NT1", 1);
-    assert_eq!(
-        c.merge_device(&other).await.unwrap().value,
-        UpdateOutcome::NotConfigured
-    );
+            .value
+            .found()
+            .unwrap();
+        assert_eq!(
+            now.connections
+                .iter()
+                .find(|c| c.name == "dicom")
+                .unwrap()
+                .port,
+            Some(4242),
+            "the admin's edit is not overwritten"
+        );
+        // Not configured: a merge says so.
+        let other = small_device("NOT-THERE", "CT", "NT1", 1);
+        assert_eq!(
+            c.merge_device(&other).await.unwrap().value,
+            UpdateOutcome::NotConfigured
+        );
+    }
 }
 
 #[tokio::test]
