@@ -14,6 +14,32 @@
 //!   long it stays valid; answers are cached for their TTL.
 //! - [`blocking::SrvDiscoverer`]: the same without async.
 //!
+//! Getting started: the RFC 2782 ordering is a pure function. The lower
+//! priority comes first; within one priority the weights share the first
+//! place at random (here with a fixed seed):
+//!
+//! ```
+//! use annexr_dns::{SplitMix64, SrvRecord, order_srv};
+//!
+//! let record = |priority, weight, target: &str| SrvRecord {
+//!     priority,
+//!     weight,
+//!     port: 389,
+//!     target: target.to_string(),
+//! };
+//! let answer = [
+//!     record(20, 0, "backup.hospital.example."),
+//!     record(10, 60, "ldap1.hospital.example."),
+//!     record(10, 40, "ldap2.hospital.example."),
+//! ];
+//! let ordered = order_srv(&answer, &mut SplitMix64::new(7));
+//! assert_eq!(ordered.len(), 3);
+//! assert_eq!(ordered[0].priority, 10);
+//! assert_eq!(ordered[2].target, "backup.hospital.example.");
+//! ```
+//!
+//! Discovery with the DHCP-given name servers and search domains:
+//!
 //! ```no_run
 //! # async fn f() -> Result<(), annexr_dns::Error> {
 //! let config = annexr_dns::DnsConfig::new(&["192.168.1.1"], &["hospital.example"])?;

@@ -11,6 +11,26 @@
 //! TLS peer, and a [`Verdict`] that tells apart transport failure, rejection,
 //! abort, a refused SOP class and a failed echo.
 //!
+//! Getting started: which AEs of a device to probe, and where, follows from
+//! its description (installed acceptors, through installed connections with
+//! a port), without a network:
+//!
+//! ```
+//! use annexr_model::{AeTitle, Device, NetworkAe, NetworkConnection};
+//!
+//! let pacs = Device::new("pacs")
+//!     .with_connection(NetworkConnection::new("dicom", "pacs.hospital.example", Some(104)))
+//!     .with_ae(NetworkAe::new(AeTitle::new("PACS1")?).with_connection("dicom").roles(false, true))
+//!     .with_ae(NetworkAe::new(AeTitle::new("PACS_SCU")?).with_connection("dicom").roles(true, false));
+//! let targets = annexr_probe::targets_of_device(&pacs, "CT1", None);
+//! assert_eq!(targets.len(), 1, "the initiator-only AE is not called");
+//! assert_eq!(targets[0].called_ae, "PACS1");
+//! assert_eq!((targets[0].host.as_str(), targets[0].port), ("pacs.hospital.example", 104));
+//! # Ok::<(), annexr_model::Error>(())
+//! ```
+//!
+//! Then probe one, here a local storescp:
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), annexr_probe::Error> {
 //! use annexr_probe::{ProbeOptions, Target, Verdict};
