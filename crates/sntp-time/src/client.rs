@@ -60,11 +60,33 @@ impl SntpClient {
     /// Samples every server (concurrently) and combines the best samples.
     /// Reads `clock` only; correcting it is the discipline's business.
     pub async fn measure(&self, clock: Arc<dyn Clock>) -> Result<Measurement, Error> {
+        self.measure_until(clock, Until::AllSamples).await
+    }
+
+    /// Like [`SntpClient::measure`], but each server is asked only until
+    /// its first valid reply (at most `samples` requests, the next one only
+    /// after a timeout or a rejected reply): a startup decision in one
+    /// round trip. Its error bound is that sample's delay; a later
+    /// [`SntpClient::measure`] refines it.
+    pub async fn measure_first(&self, clock: Arc<dyn Clock>) -> Result<Measurement, Error> {
+        self.measure_until(clock, Until::FirstValid).await
+    }
+
+    async fn measure_until(
+        &self,
+        clock: Arc<dyn Clock>,
+        until: Until,
+    ) -> Result<Measurement, Error> {
         let mut set = tokio::task::JoinSet::new();
         for (i, server) in self.servers.iter().copied().enumerate() {
             let clock = clock.clone();
             let config = self.config;
-            set.spawn(async move { (i, sample_server(server, clock.as_ref(), config).await) });
+            set.spawn(async move {
+                (
+                    i,
+                    sample_server_until(server, clock.as_ref(), config, until).await,
+                )
+            });
         }
         let mut reports: Vec<Option<ServerReport>> = vec![None; self.servers.len()];
         while let Some(done) = set.join_next().await {
@@ -98,6 +120,24 @@ pub async fn sample_server(
     clock: &dyn Clock,
     config: SamplingConfig,
 ) -> Result<ServerReport, Error> {
+    sample_server_until(server, clock, config, Until::AllSamples).await
+}
+
+/// When the sampling of one server ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// After `samples` requests.
+    AllSamples,
+    /// At the first valid reply (or after `samples` requests without one).
+    FirstValid,
+}
+
+async fn sample_server_until(
+    server: SocketAddr,
+    clock: &dyn Clock,
+    config: SamplingConfig,
+    until: Until,
+) -> Result<ServerReport, Error> {
     let socket = tokio::net::UdpSocket::bind(unspecified_for(server))
         .await
         .map_err(|cause| Error::Socket {
@@ -114,6 +154,7 @@ pub async fn sample_server(
         }
         let outcome = exchange(&socket, server, clock, config.timeout, &mut outcomes).await;
         let stop = match &outcome {
+            Ok(_) if until == Until::FirstValid => true,
             Err(Rejection::KissOfDeath(_)) => true,
             Err(Rejection::Timeout(_)) => {
                 timeouts_in_row += 1;
