@@ -82,8 +82,8 @@ pub(crate) fn url_host(url: &str) -> Option<&str> {
 /// remembered configuration root.
 pub(crate) struct FastLoad {
     /// TLS checked its certificate against the clock before the time step
-    /// had decided.
-    pub tls: bool,
+    /// had decided (no password was sent: only anonymous reads go early).
+    pub checked_before_time: bool,
     client: Result<LdapClient, String>,
     lookup: Lookup,
 }
@@ -109,6 +109,7 @@ pub(crate) async fn fast_load(
     server: &RememberedServer,
     root: &str,
     name: &str,
+    time_decided: bool,
 ) -> FastLoad {
     if let Some(host) = url_host(&server.url)
         && !server.addresses.is_empty()
@@ -119,7 +120,7 @@ pub(crate) async fn fast_load(
     }
     let (client, lookup) = load(config, std::slice::from_ref(&server.url), name, Some(root)).await;
     FastLoad {
-        tls: url_uses_tls(config, &server.url),
+        checked_before_time: !time_decided && url_uses_tls(config, &server.url),
         client,
         lookup,
     }
@@ -546,7 +547,12 @@ async fn apply_found(
     let running = recorder.begin(Step::Configure);
     let mut finished = Finished::new(Outcome::Done, "configuration from LDAP applied");
     if let Some(previous) = &stored.last_configuration {
-        let changes = differences(previous, &device);
+        // Equal is the common boot, and much cheaper to tell than a diff.
+        let changes = if *previous == device {
+            Vec::new()
+        } else {
+            differences(previous, &device)
+        };
         if changes.is_empty() {
             finished.detail = "LDAP matches the stored configuration".into();
         } else {

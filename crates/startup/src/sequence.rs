@@ -7,6 +7,14 @@
 //! step, and certificates are checked against the NTP-corrected time (a
 //! battery clock years off would otherwise fail them); the report says when
 //! the clock was stepped relative to the rest.
+//!
+//! Round trips are the currency: the time step decides on the first valid
+//! sample of each server and refines in the background; a device that was
+//! configured before connects to the LDAP server and root that served it
+//! at once, while DNS SRV is asked in parallel whether that server is still
+//! listed (its answer is dropped when not, H.1.4.1); over TLS that answer
+//! counts only when the time step left the clock as it was. The store is
+//! written only when something changed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -269,13 +277,14 @@ impl Startup {
 
         // R.4 step 2: time sync on its own task; the rest waits for it only
         // when LDAP uses TLS (certificates are checked against its time).
+        let (decided, time_decision) = tokio::sync::watch::channel(None);
         let mut time_task = if self.config.time.enabled {
             let servers = time::servers(&self.config, &network);
             let settings = self.config.time.clone();
             let recorder = recorder.clone();
             let clock = self.clock.clone();
             Some(tokio::spawn(async move {
-                time::synchronize(&settings, &servers, clock, &recorder).await
+                time::synchronize(&settings, &servers, clock, &recorder, decided).await
             }))
         } else {
             let running = recorder.begin(Step::Time);
@@ -292,12 +301,26 @@ impl Startup {
         let fast_path = self.fast_path(&stored, device_name.as_deref());
         let fast_running = fast_path.as_ref().map(|_| recorder.begin(Step::Ldap));
         let fast_load = async {
-            match &fast_path {
-                Some((server, root, name)) => {
-                    Some(crate::configure::fast_load(&self.config, server, root, name).await)
-                }
-                None => None,
+            let (server, root, name) = fast_path.as_ref()?;
+            let mut config = self.config.clone();
+            // A password goes only to a server whose certificate was checked
+            // against the time step's clock (anonymous reads go at once).
+            let wait = self.config.time.enabled
+                && self.config.ldap.bind_dn.is_some()
+                && crate::configure::url_uses_tls(&self.config, &server.url);
+            if wait {
+                let mut decision = time_decision.clone();
+                let decided =
+                    tokio::time::timeout(self.time_limit(), decision.wait_for(Option::is_some))
+                        .await;
+                let correction = match decided {
+                    Ok(Ok(d)) => d.and_then(|d| d.tls_correction_us),
+                    // The time step is stuck: the main path handles it.
+                    _ => return None,
+                };
+                config.time.tls_clock_correction_us = correction;
             }
+            Some(crate::configure::fast_load(&config, server, root, name, wait).await)
         };
         let (found, fast) = {
             let mut fast_load = std::pin::pin!(fast_load);
@@ -327,7 +350,8 @@ impl Startup {
         // The clock the fast path's TLS checked certificates against was
         // right: the time step neither corrected nor stepped it.
         let mut clock_was_right = true;
-        let tls = uses_tls(&config, &ldap_urls) || fast.as_ref().is_some_and(|f| f.tls);
+        let tls =
+            uses_tls(&config, &ldap_urls) || fast.as_ref().is_some_and(|f| f.checked_before_time);
         if tls && let Some(task) = time_task.take() {
             let synced = self.await_time(task, &recorder).await;
             time_sync = synced.handle;
@@ -427,9 +451,7 @@ impl Startup {
         mut task: tokio::task::JoinHandle<time::Synced>,
         recorder: &Recorder,
     ) -> time::Synced {
-        let rounds = self.config.time.samples.saturating_add(2).saturating_mul(4);
-        let limit = millis(self.config.time.timeout_ms).saturating_mul(rounds);
-        match tokio::time::timeout(limit.max(Duration::from_secs(5)), &mut task).await {
+        match tokio::time::timeout(self.time_limit(), &mut task).await {
             Ok(Ok(synced)) => synced,
             _ => {
                 task.abort();
@@ -441,6 +463,13 @@ impl Startup {
                 time::Synced::default()
             }
         }
+    }
+
+    /// How long the time step may take before it counts as stuck.
+    fn time_limit(&self) -> Duration {
+        let rounds = self.config.time.samples.saturating_add(2).saturating_mul(4);
+        let limit = millis(self.config.time.timeout_ms).saturating_mul(rounds);
+        limit.max(Duration::from_secs(5))
     }
 
     fn load_store(&self) -> (StoredState, Option<(String, String)>) {
@@ -494,6 +523,12 @@ impl Startup {
             .clone()
             .or_else(|| stored.ldap_base_dn.clone())?;
         let name = device_name?.to_string();
+        // Never a password in clear to a server SRV may no longer list.
+        if self.config.ldap.bind_dn.is_some()
+            && !crate::configure::url_uses_tls(&self.config, &server.url)
+        {
+            return None;
+        }
         if self.local.is_some() && crate::configure::install_interrupted(&self.config, &name) {
             return None;
         }
@@ -549,7 +584,7 @@ fn ldap_start(
             ));
             LdapStart::Begun(running)
         }
-        Some(fast) if fast.tls && !clock_was_right => {
+        Some(fast) if fast.checked_before_time && !clock_was_right => {
             note(format!(
                 "{url}: its certificate was checked before the clock was corrected; connected again"
             ));

@@ -101,6 +101,14 @@ fn micros(d: jiff::SignedDuration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// The startup's time decision, as soon as it is made (before the step's
+/// report is complete): what TLS must check certificates against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TimeDecision {
+    /// See [`Synced::tls_correction_us`].
+    pub tls_correction_us: Option<i64>,
+}
+
 /// What the time step leaves for the rest of the startup.
 #[derive(Debug, Default)]
 pub(crate) struct Synced {
@@ -172,6 +180,7 @@ pub(crate) async fn synchronize(
     servers: &[String],
     clock: Arc<dyn Clock>,
     recorder: &Recorder,
+    decided: tokio::sync::watch::Sender<Option<TimeDecision>>,
 ) -> Synced {
     let running = recorder.begin(Step::Time);
     let measured = measure(
@@ -198,6 +207,7 @@ pub(crate) async fn synchronize(
                 format!("the clock is not synchronized: {why}"),
                 "check that the NTP servers (DHCP option 42) answer on UDP port 123; until then time stamps may be wrong",
             );
+            decided.send_replace(Some(TimeDecision::default()));
             return Synced::default();
         }
     };
@@ -328,6 +338,7 @@ pub(crate) async fn synchronize(
     let tls_correction_us =
         (verdict.allowed() && step != StartupStepOutcome::Applied).then_some(offset_us);
     let stepped = step == StartupStepOutcome::Applied;
+    decided.send_replace(Some(TimeDecision { tls_correction_us }));
     if !settings.set_clock {
         let refine = tokio::spawn(refine_once(
             settings.clone(),

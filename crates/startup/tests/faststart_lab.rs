@@ -305,3 +305,34 @@ async fn without_set_clock_the_refinement_is_reported_and_nothing_is_corrected()
     assert_eq!(clock.max_abs_slew(), 0.0);
     outcome.shutdown(false).await;
 }
+
+#[tokio::test]
+async fn a_password_in_clear_never_goes_to_a_remembered_server_before_srv_lists_it() {
+    let Some(site) = or_skip(SampleSite::start(0)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = site_config(&site, "CT-SCANNER-1");
+    config.store.path = Some(dir.path().join("state.json"));
+    // The explicit unsafe opt-in: the bind goes without TLS.
+    config.ldap.allow_plaintext_bind = true;
+    for boot in 0..2 {
+        let outcome = Startup::builder()
+            .config(config.clone())
+            .build()
+            .run()
+            .await;
+        assert_eq!(
+            outcome.report.configuration_source,
+            Some(Source::Ldap),
+            "{}",
+            outcome.report
+        );
+        // Also at the second boot, with a server remembered: no fast path.
+        assert_eq!(remembered_server_note(&outcome), None, "boot {boot}");
+    }
+    let (state, _) = FileStore::new(dir.path().join("state.json"))
+        .load()
+        .unwrap();
+    assert!(state.ldap_server.is_some());
+}
