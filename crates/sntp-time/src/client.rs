@@ -153,24 +153,35 @@ async fn sample_server_until(
             tokio::time::sleep(config.spacing).await;
         }
         let outcome = exchange(&socket, server, clock, config.timeout, &mut outcomes).await;
-        let stop = match &outcome {
-            Ok(_) if until == Until::FirstValid => true,
-            Err(Rejection::KissOfDeath(_)) => true,
-            Err(Rejection::Timeout(_)) => {
-                timeouts_in_row += 1;
-                timeouts_in_row >= 2
-            }
-            _ => {
-                timeouts_in_row = 0;
-                false
-            }
-        };
+        let stop = sampling_ends(&outcome, until, &mut timeouts_in_row);
         outcomes.push(outcome);
         if stop {
             break;
         }
     }
     Ok(ServerReport::from_outcomes(server, outcomes))
+}
+
+/// Whether the sampling of one server ends after `outcome` (pure): at a
+/// Kiss-o'-Death, at the second timeout in a row, and with
+/// [`Until::FirstValid`] at the first valid sample.
+fn sampling_ends(
+    outcome: &Result<Sample, Rejection>,
+    until: Until,
+    timeouts_in_row: &mut u32,
+) -> bool {
+    match outcome {
+        Ok(_) if until == Until::FirstValid => true,
+        Err(Rejection::KissOfDeath(_)) => true,
+        Err(Rejection::Timeout(_)) => {
+            *timeouts_in_row += 1;
+            *timeouts_in_row >= 2
+        }
+        _ => {
+            *timeouts_in_row = 0;
+            false
+        }
+    }
 }
 
 /// One request and its reply. Replies that fail the anti-spoofing checks
@@ -454,5 +465,69 @@ async fn poll_once(
             });
             retry_in
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Sample {
+        Sample {
+            offset: SignedDuration::from_millis(3),
+            delay: Duration::from_millis(1),
+            stratum: 2,
+            leap: 0,
+            reference_id: [127, 0, 0, 1],
+            precision: -20,
+            root_delay: Duration::ZERO,
+            root_dispersion: Duration::ZERO,
+            received: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    /// How many requests a run of outcomes takes before the sampling ends.
+    fn requests(until: Until, outcomes: Vec<Result<Sample, Rejection>>) -> usize {
+        let mut in_row = 0;
+        outcomes
+            .iter()
+            .position(|o| sampling_ends(o, until, &mut in_row))
+            .map_or(outcomes.len(), |i| i + 1)
+    }
+
+    #[test]
+    fn the_startup_decision_takes_the_first_valid_sample_and_only_retries_failures() {
+        let timeout = || Err(Rejection::Timeout(Duration::from_secs(1)));
+        let valid = || Ok(sample());
+        // A valid first reply: one request.
+        assert_eq!(requests(Until::FirstValid, vec![valid(), valid()]), 1);
+        // A timeout, then a valid reply: two.
+        assert_eq!(
+            requests(Until::FirstValid, vec![timeout(), valid(), valid()]),
+            2
+        );
+        // Two timeouts in a row end it either way.
+        assert_eq!(
+            requests(Until::FirstValid, vec![timeout(), timeout(), valid()]),
+            2
+        );
+        // An unsynchronized server's reply is no valid sample: asked again.
+        assert_eq!(
+            requests(Until::FirstValid, vec![Err(Rejection::Stratum), valid()]),
+            2
+        );
+        // The refinement takes every sample.
+        assert_eq!(requests(Until::AllSamples, vec![valid(); 4]), 4);
+        assert_eq!(
+            requests(
+                Until::AllSamples,
+                vec![
+                    valid(),
+                    Err(Rejection::KissOfDeath(crate::Kod::Deny)),
+                    valid()
+                ]
+            ),
+            2
+        );
     }
 }
