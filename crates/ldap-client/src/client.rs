@@ -728,6 +728,25 @@ impl LdapClient {
         Ok(Counted { value, stats })
     }
 
+    /// Loads one device under a configuration root known from an earlier
+    /// boot, without verifying the root first (one round trip less): a
+    /// device found there proves the root, which the client then keeps as
+    /// its own. [`DeviceLookup::NotConfigured`] here only means "not under
+    /// this root": locate the root anew (a client without a remembered
+    /// root) before taking the device for unconfigured.
+    pub async fn load_device_at(&self, root: &Dn, name: &str) -> Result<Counted<DeviceLookup>> {
+        let mut stats = Stats::default();
+        let layout = Layout::at(root.clone());
+        let value = self.load_device_in(&mut stats, &layout, name).await?;
+        if matches!(value, DeviceLookup::Found(_)) {
+            let mut roots = self.roots.lock().await;
+            if roots.is_none() {
+                *roots = Some(layout);
+            }
+        }
+        Ok(Counted { value, stats })
+    }
+
     pub(crate) async fn load_device_in(
         &self,
         stats: &mut Stats,

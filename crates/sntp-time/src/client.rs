@@ -60,11 +60,33 @@ impl SntpClient {
     /// Samples every server (concurrently) and combines the best samples.
     /// Reads `clock` only; correcting it is the discipline's business.
     pub async fn measure(&self, clock: Arc<dyn Clock>) -> Result<Measurement, Error> {
+        self.measure_until(clock, Until::AllSamples).await
+    }
+
+    /// Like [`SntpClient::measure`], but each server is asked only until
+    /// its first valid reply (at most `samples` requests, the next one only
+    /// after a timeout or a rejected reply): a startup decision in one
+    /// round trip. Its error bound is that sample's delay; a later
+    /// [`SntpClient::measure`] refines it.
+    pub async fn measure_first(&self, clock: Arc<dyn Clock>) -> Result<Measurement, Error> {
+        self.measure_until(clock, Until::FirstValid).await
+    }
+
+    async fn measure_until(
+        &self,
+        clock: Arc<dyn Clock>,
+        until: Until,
+    ) -> Result<Measurement, Error> {
         let mut set = tokio::task::JoinSet::new();
         for (i, server) in self.servers.iter().copied().enumerate() {
             let clock = clock.clone();
             let config = self.config;
-            set.spawn(async move { (i, sample_server(server, clock.as_ref(), config).await) });
+            set.spawn(async move {
+                (
+                    i,
+                    sample_server_until(server, clock.as_ref(), config, until).await,
+                )
+            });
         }
         let mut reports: Vec<Option<ServerReport>> = vec![None; self.servers.len()];
         while let Some(done) = set.join_next().await {
@@ -98,6 +120,24 @@ pub async fn sample_server(
     clock: &dyn Clock,
     config: SamplingConfig,
 ) -> Result<ServerReport, Error> {
+    sample_server_until(server, clock, config, Until::AllSamples).await
+}
+
+/// When the sampling of one server ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// After `samples` requests.
+    AllSamples,
+    /// At the first valid reply (or after `samples` requests without one).
+    FirstValid,
+}
+
+async fn sample_server_until(
+    server: SocketAddr,
+    clock: &dyn Clock,
+    config: SamplingConfig,
+    until: Until,
+) -> Result<ServerReport, Error> {
     let socket = tokio::net::UdpSocket::bind(unspecified_for(server))
         .await
         .map_err(|cause| Error::Socket {
@@ -113,23 +153,35 @@ pub async fn sample_server(
             tokio::time::sleep(config.spacing).await;
         }
         let outcome = exchange(&socket, server, clock, config.timeout, &mut outcomes).await;
-        let stop = match &outcome {
-            Err(Rejection::KissOfDeath(_)) => true,
-            Err(Rejection::Timeout(_)) => {
-                timeouts_in_row += 1;
-                timeouts_in_row >= 2
-            }
-            _ => {
-                timeouts_in_row = 0;
-                false
-            }
-        };
+        let stop = sampling_ends(&outcome, until, &mut timeouts_in_row);
         outcomes.push(outcome);
         if stop {
             break;
         }
     }
     Ok(ServerReport::from_outcomes(server, outcomes))
+}
+
+/// Whether the sampling of one server ends after `outcome` (pure): at a
+/// Kiss-o'-Death, at the second timeout in a row, and with
+/// [`Until::FirstValid`] at the first valid sample.
+fn sampling_ends(
+    outcome: &Result<Sample, Rejection>,
+    until: Until,
+    timeouts_in_row: &mut u32,
+) -> bool {
+    match outcome {
+        Ok(_) if until == Until::FirstValid => true,
+        Err(Rejection::KissOfDeath(_)) => true,
+        Err(Rejection::Timeout(_)) => {
+            *timeouts_in_row += 1;
+            *timeouts_in_row >= 2
+        }
+        _ => {
+            *timeouts_in_row = 0;
+            false
+        }
+    }
 }
 
 /// One request and its reply. Replies that fail the anti-spoofing checks
@@ -413,5 +465,69 @@ async fn poll_once(
             });
             retry_in
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Sample {
+        Sample {
+            offset: SignedDuration::from_millis(3),
+            delay: Duration::from_millis(1),
+            stratum: 2,
+            leap: 0,
+            reference_id: [127, 0, 0, 1],
+            precision: -20,
+            root_delay: Duration::ZERO,
+            root_dispersion: Duration::ZERO,
+            received: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    /// How many requests a run of outcomes takes before the sampling ends.
+    fn requests(until: Until, outcomes: Vec<Result<Sample, Rejection>>) -> usize {
+        let mut in_row = 0;
+        outcomes
+            .iter()
+            .position(|o| sampling_ends(o, until, &mut in_row))
+            .map_or(outcomes.len(), |i| i + 1)
+    }
+
+    #[test]
+    fn the_startup_decision_takes_the_first_valid_sample_and_only_retries_failures() {
+        let timeout = || Err(Rejection::Timeout(Duration::from_secs(1)));
+        let valid = || Ok(sample());
+        // A valid first reply: one request.
+        assert_eq!(requests(Until::FirstValid, vec![valid(), valid()]), 1);
+        // A timeout, then a valid reply: two.
+        assert_eq!(
+            requests(Until::FirstValid, vec![timeout(), valid(), valid()]),
+            2
+        );
+        // Two timeouts in a row end it either way.
+        assert_eq!(
+            requests(Until::FirstValid, vec![timeout(), timeout(), valid()]),
+            2
+        );
+        // An unsynchronized server's reply is no valid sample: asked again.
+        assert_eq!(
+            requests(Until::FirstValid, vec![Err(Rejection::Stratum), valid()]),
+            2
+        );
+        // The refinement takes every sample.
+        assert_eq!(requests(Until::AllSamples, vec![valid(); 4]), 4);
+        assert_eq!(
+            requests(
+                Until::AllSamples,
+                vec![
+                    valid(),
+                    Err(Rejection::KissOfDeath(crate::Kod::Deny)),
+                    valid()
+                ]
+            ),
+            2
+        );
     }
 }

@@ -103,7 +103,7 @@ impl Runner {
         config: &StartupConfig,
         urls: &[String],
     ) -> Result<annexr_ldap::blocking::LdapClient, Error> {
-        let client_config = crate::configure::client_config(config, urls, None)?;
+        let client_config = crate::configure::client_config(config, urls)?;
         Ok(annexr_ldap::blocking::LdapClient::new(client_config)?)
     }
 

@@ -142,7 +142,10 @@ pub struct TimeSettings {
     pub enabled: bool,
     /// Extra NTP servers, tried besides the network's.
     pub servers: Vec<String>,
-    /// Samples per server at startup.
+    /// Requests per server. The startup decides on the first valid reply
+    /// of each server (asking again, up to this many times, only after a
+    /// timeout or a rejected reply); the refinement in the background then
+    /// takes this many samples of each.
     pub samples: u32,
     /// Timeout of one NTP request, in milliseconds.
     pub timeout_ms: u64,

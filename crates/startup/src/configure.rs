@@ -9,28 +9,14 @@ use annexr_ldap::{ClientConfig, DeviceLookup, InstallOutcome, InstallPlan, LdapC
 use annexr_model::{Device, Dn, Layout};
 
 use crate::config::{StartupConfig, millis};
-use crate::recorder::{Finished, Recorder};
+use crate::recorder::{Finished, Recorder, Running};
 use crate::report::{Outcome, Source, Step};
-use crate::store::StoredState;
+use crate::store::{RememberedServer, StoredState};
 
 /// An LDAP client for the settings (bind, TLS, timeouts, base DN) and the
 /// server list (in failover order).
 pub fn client(config: &StartupConfig, urls: &[String]) -> Result<LdapClient, crate::Error> {
-    client_with_base(config, urls, None)
-}
-
-/// Like [`client`], with a base DN remembered from an earlier boot used when
-/// the settings name none.
-fn client_with_base(
-    config: &StartupConfig,
-    urls: &[String],
-    remembered_base: Option<&str>,
-) -> Result<LdapClient, crate::Error> {
-    Ok(LdapClient::new(client_config(
-        config,
-        urls,
-        remembered_base,
-    )?)?)
+    Ok(LdapClient::new(client_config(config, urls)?)?)
 }
 
 /// The LDAP client settings for the startup settings and the server list
@@ -38,7 +24,6 @@ fn client_with_base(
 pub(crate) fn client_config(
     config: &StartupConfig,
     urls: &[String],
-    remembered_base: Option<&str>,
 ) -> Result<ClientConfig, crate::Error> {
     let mut client_config = ClientConfig::with_servers(urls.to_vec())
         .starttls(config.ldap.starttls)
@@ -60,7 +45,7 @@ pub(crate) fn client_config(
         client_config =
             client_config.clock_correction(annexr_ldap::ClockCorrection::from_micros(us));
     }
-    if let Some(base) = config.ldap.base_dn.as_deref().or(remembered_base) {
+    if let Some(base) = config.ldap.base_dn.as_deref() {
         client_config = client_config.base_dn(base.to_string());
     }
     Ok(client_config)
@@ -82,6 +67,84 @@ impl From<&annexr_ldap::Error> for LoadFailure {
     }
 }
 
+/// True when LDAP to `url` uses TLS (`ldaps://`, or StartTLS: asked for,
+/// or implied by a password bind), so certificates are checked against
+/// the clock.
+pub(crate) fn url_uses_tls(config: &StartupConfig, url: &str) -> bool {
+    url.starts_with("ldaps://")
+        || config.ldap.starttls
+        || (config.ldap.bind_dn.is_some() && !config.ldap.allow_plaintext_bind)
+}
+
+/// The host of an `ldap://` or `ldaps://` URL.
+pub(crate) fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split_once(']')?.0,
+        None => rest.rsplit_once(':').map_or(rest, |(h, _)| h),
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// The server that served the last boot, asked at once (before DNS SRV
+/// has answered): connect, bind, and one subtree search under the
+/// remembered configuration root.
+pub(crate) struct FastLoad {
+    /// TLS checked its certificate against the clock before the time step
+    /// had decided (no password was sent: only anonymous reads go early).
+    pub checked_before_time: bool,
+    client: Result<LdapClient, String>,
+    lookup: Lookup,
+}
+
+impl FastLoad {
+    /// The device was found under the remembered root.
+    pub fn found(&self) -> bool {
+        matches!(&self.lookup, Ok(c) if matches!(c.value, DeviceLookup::Found(_)))
+    }
+
+    /// Why it did not find the device, in words.
+    pub fn failure(&self) -> String {
+        match &self.lookup {
+            Ok(_) => "the device is not under the remembered configuration root".into(),
+            Err(f) => f.message.clone(),
+        }
+    }
+}
+
+/// Asks the remembered server (see [`FastLoad`]).
+pub(crate) async fn fast_load(
+    config: &StartupConfig,
+    server: &RememberedServer,
+    root: &str,
+    name: &str,
+    time_decided: bool,
+) -> FastLoad {
+    if let Some(host) = url_host(&server.url)
+        && !server.addresses.is_empty()
+    {
+        // The site's DNS resolved it at the last boot; the OS resolver may
+        // not know it. TLS still verifies the name.
+        annexr_ldap::remember_addresses(host, &server.addresses);
+    }
+    let (client, lookup) = load(config, std::slice::from_ref(&server.url), name, Some(root)).await;
+    FastLoad {
+        checked_before_time: !time_decided && url_uses_tls(config, &server.url),
+        client,
+        lookup,
+    }
+}
+
+/// How the `ldap` step starts.
+pub(crate) enum LdapStart {
+    /// From nothing.
+    Fresh,
+    /// The step began with the fast path, whose result is not used.
+    Begun(Running),
+    /// With the fast path's result.
+    Fast(Running, Box<FastLoad>),
+}
+
 /// Loads, installs or falls back; returns the configuration the device runs
 /// with, and the LDAP client when the server answered (later steps reuse its
 /// connection). Records the `ldap` and `configure` steps.
@@ -92,8 +155,16 @@ pub(crate) async fn run(
     local: Option<&Device>,
     stored: &mut StoredState,
     recorder: &Recorder,
+    start: LdapStart,
 ) -> (Option<Device>, Option<LdapClient>) {
-    let running = recorder.begin(Step::Ldap);
+    let (running, fast) = match start {
+        LdapStart::Fresh => (recorder.begin(Step::Ldap), None),
+        LdapStart::Begun(running) => (running, None),
+        LdapStart::Fast(running, fast) => {
+            let FastLoad { client, lookup, .. } = *fast;
+            (running, Some((client, lookup)))
+        }
+    };
     if config.ldap.allow_plaintext_bind && config.ldap.bind_dn.is_some() && !config.ldap.starttls {
         recorder.warn(
             Step::Ldap,
@@ -119,21 +190,40 @@ pub(crate) async fn run(
             _ => {}
         }
     }
-    let remembered = stored
-        .ldap_base_dn
+    // The configured root, else the one found at the last boot: searched
+    // directly, without locating it first.
+    let root = config
+        .ldap
+        .base_dn
         .clone()
-        .filter(|_| config.ldap.base_dn.is_none());
-    let (mut client, mut lookup) = load(config, urls, name, remembered.as_deref()).await;
+        .or_else(|| stored.ldap_base_dn.clone());
+    let (mut client, mut lookup) = match fast {
+        Some(fast) => fast,
+        None => load(config, urls, name, root.as_deref()).await,
+    };
     let stale = !matches!(&lookup, Ok(c) if matches!(c.value, DeviceLookup::Found(_)));
-    if remembered.is_some() && stale {
-        // The directory may have moved since the last boot: locate it anew.
+    if root.is_some() && stale {
+        // Not under that root: the directory may have moved since the last
+        // boot, or the device is new. Locate the root (and check a
+        // configured one holds cn=Devices) before believing either.
         (client, lookup) = load(config, urls, name, None).await;
     }
-    if let (Ok(client), Ok(_)) = (&client, &lookup)
-        && let Ok(layout) = client.locate().await
-    {
-        // Remembered for the next boot; the client already knows it.
-        stored.ldap_base_dn = Some(layout.value.config_dn.to_string());
+    if let (Ok(client), Ok(_)) = (&client, &lookup) {
+        if let Ok(layout) = client.locate().await {
+            // Remembered for the next boot; the client already knows it.
+            stored.ldap_base_dn = Some(layout.value.config_dn.to_string());
+        }
+        // Connected already: this only names the server that answered.
+        if let Ok(server) = client.connect().await {
+            let addresses = match &stored.ldap_server {
+                Some(kept) if kept.url == server.value => kept.addresses.clone(),
+                _ => Vec::new(),
+            };
+            stored.ldap_server = Some(RememberedServer {
+                url: server.value,
+                addresses,
+            });
+        }
     }
     match lookup {
         Ok(counted) => {
@@ -211,20 +301,32 @@ pub(crate) async fn run(
 
 type Lookup = Result<annexr_ldap::Counted<DeviceLookup>, LoadFailure>;
 
-/// Connects and loads `name`, with `base` as the configuration root when given.
+/// Connects and loads `name`: directly under `root` when given (not found
+/// there is only "not under this root"), else under the root the client
+/// locates (or the configured one, verified).
 async fn load(
     config: &StartupConfig,
     urls: &[String],
     name: &str,
-    base: Option<&str>,
+    root: Option<&str>,
 ) -> (Result<LdapClient, String>, Lookup) {
+    let root = match root.map(Dn::parse).transpose() {
+        Ok(root) => root,
+        Err(e) => {
+            let failure = LoadFailure {
+                message: format!("the configuration root is not a DN: {e}"),
+                action: "fix [ldap] base_dn".into(),
+            };
+            return (Err(failure.message.clone()), Err(failure));
+        }
+    };
     let client = if urls.is_empty() {
         Err(LoadFailure {
             message: "no LDAP server is known".into(),
             action: "add an _ldap._tcp SRV record for the site's domain, or set [ldap] urls".into(),
         })
     } else {
-        client_with_base(config, urls, base).map_err(|e| LoadFailure {
+        client(config, urls).map_err(|e| LoadFailure {
             message: e.to_string(),
             action: "fix the [ldap] settings".into(),
         })
@@ -233,7 +335,14 @@ async fn load(
     let lookup = match &client {
         // One deadline for connect, bind, root discovery and the load,
         // over every server of the list.
-        Ok(client) => match tokio::time::timeout(deadline, client.load_device(name)).await {
+        Ok(client) => match tokio::time::timeout(deadline, async {
+            match &root {
+                Some(root) => client.load_device_at(root, name).await,
+                None => client.load_device(name).await,
+            }
+        })
+        .await
+        {
             Ok(r) => r.map_err(|e| LoadFailure::from(&e)),
             Err(_) => Err(LoadFailure {
                 message: format!(
@@ -447,7 +556,12 @@ async fn apply_found(
     let running = recorder.begin(Step::Configure);
     let mut finished = Finished::new(Outcome::Done, "configuration from LDAP applied");
     if let Some(previous) = &stored.last_configuration {
-        let changes = differences(previous, &device);
+        // Equal is the common boot, and much cheaper to tell than a diff.
+        let changes = if *previous == device {
+            Vec::new()
+        } else {
+            differences(previous, &device)
+        };
         if changes.is_empty() {
             finished.detail = "LDAP matches the stored configuration".into();
         } else {
@@ -693,7 +807,7 @@ fn journal_path(config: &StartupConfig) -> Option<PathBuf> {
 
 /// True when an install of `name` was interrupted: its journal is still
 /// there (a finished install removes it).
-fn install_interrupted(config: &StartupConfig, name: &str) -> bool {
+pub(crate) fn install_interrupted(config: &StartupConfig, name: &str) -> bool {
     journal_path(config)
         .and_then(|path| annexr_ldap::InstallJournal::load(&path))
         .is_some_and(|journal| journal.device == name)

@@ -75,10 +75,12 @@ pub use configure::client as ldap_client;
 pub use error::Error;
 pub use network::{NetworkParams, request_lease};
 pub use report::{
-    Event, Observer, Outcome, Source, StartupReport, StartupStepOutcome, Step, StepReport,
-    TimeClass, TimeReport, Warning,
+    Event, Observer, Outcome, Refinement, Source, StartupReport, StartupStepOutcome, Step,
+    StepReport, TimeClass, TimeReport, Warning,
 };
 pub use sequence::{ShutdownReport, Startup, StartupBuilder, StartupOutcome, ldap_servers};
-pub use store::{FileStore, LoadSource, Store, StoreError, StoredLease, StoredState};
+pub use store::{
+    FileStore, LoadSource, RememberedServer, Store, StoreError, StoredLease, StoredState,
+};
 pub use time::measure_time;
 pub use watch::{Watch, WatchBuilder, WatchEvent};

@@ -15,6 +15,8 @@ pub(crate) struct Recorder {
     started: Instant,
     report: Arc<Mutex<StartupReport>>,
     observer: Option<Arc<dyn Observer>>,
+    /// Values noted for a step before it finishes.
+    notes: Arc<Mutex<Vec<(Step, Value)>>>,
 }
 
 /// A step in progress; [`Recorder::finish`] closes it.
@@ -67,10 +69,11 @@ impl Recorder {
             started: Instant::now(),
             report: Arc::new(Mutex::new(StartupReport::new(device_name))),
             observer,
+            notes: Arc::default(),
         }
     }
 
-    fn emit(&self, event: Event) {
+    pub fn emit(&self, event: Event) {
         if let Some(observer) = &self.observer {
             observer.event(&event);
         }
@@ -95,8 +98,26 @@ impl Recorder {
         }
     }
 
-    pub fn finish(&self, running: Running, finished: Finished) {
+    /// Adds a value to `step`'s report when it finishes.
+    pub fn note(&self, step: Step, name: &str, value: impl Into<String>, source: Source) {
+        let value = Value {
+            name: name.to_string(),
+            value: value.into(),
+            source,
+        };
+        if let Ok(mut notes) = self.notes.lock() {
+            notes.push((step, value));
+        }
+    }
+
+    pub fn finish(&self, running: Running, mut finished: Finished) {
         let duration_us = micros(running.started);
+        if let Ok(mut notes) = self.notes.lock() {
+            let (mine, others): (Vec<_>, Vec<_>) =
+                notes.drain(..).partition(|(step, _)| *step == running.step);
+            *notes = others;
+            finished.values.extend(mine.into_iter().map(|(_, v)| v));
+        }
         tracing::info!(
             step = running.step.name(),
             outcome = ?finished.outcome,

@@ -391,6 +391,45 @@ pub enum Event {
         /// The correction, in microseconds.
         offset_us: i64,
     },
+    /// The background refinement after the startup's first-sample decision:
+    /// every sample of every server, and what became of it.
+    TimeRefined {
+        /// What NTP says to add to the device clock now, in microseconds.
+        offset_us: i64,
+        /// The round-trip delay of the sample used, in microseconds.
+        delay_us: u64,
+        /// Valid samples over all servers.
+        samples: usize,
+        /// The class the device's time reaches now.
+        time_class: TimeClass,
+        /// What was done with it.
+        correction: Refinement,
+    },
+}
+
+/// What the background refinement did with its measurement. It never takes
+/// a second startup step: the ongoing loop slews, and steps only under the
+/// post-startup rules (step-out interval, step budget, consent).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Refinement {
+    /// Measured and reported only (`[time] set_clock` is off).
+    Reported,
+    /// The clock is slewed at `rate` (a fraction; 1e-4 = 0.01 %).
+    Slewed {
+        /// The slew rate.
+        rate: f64,
+    },
+    /// The clock was stepped under the post-startup rules.
+    Stepped {
+        /// The step, in microseconds.
+        offset_us: i64,
+    },
+    /// The offset needs the device's consent before it is stepped.
+    NeedsConsent,
+    /// Correcting the clock failed.
+    Failed,
 }
 
 /// Receives progress events. Closures `Fn(&Event)` are observers too.

@@ -7,13 +7,23 @@
 //! step, and certificates are checked against the NTP-corrected time (a
 //! battery clock years off would otherwise fail them); the report says when
 //! the clock was stepped relative to the rest.
+//!
+//! Round trips are the currency: the time step decides on the first valid
+//! sample of each server and refines in the background; a device that was
+//! configured before connects to the LDAP server and root that served it
+//! at once, while DNS SRV is asked in parallel whether that server is still
+//! listed (its answer is dropped when not, H.1.4.1); over TLS that answer
+//! counts only when the time step left the clock as it was. The store is
+//! written only when something changed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use annexr_model::Device;
+use annexr_sntp::{Clock, SystemClock};
 
 use crate::config::{StartupConfig, millis};
+use crate::configure::{FastLoad, LdapStart};
 use crate::network::{self, NetworkParams};
 use crate::recorder::{Finished, Recorder};
 use crate::report::{Observer, Outcome, Source, StartupReport, Step};
@@ -36,6 +46,8 @@ pub struct StartupOutcome {
     pub ldap_urls: Vec<String>,
     lease: Option<network::LeaseKeeper>,
     time_sync: Option<annexr_sntp::SyncHandle>,
+    /// The one background time refinement when the clock is not set.
+    time_refine: Option<tokio::task::JoinHandle<()>>,
     config: StartupConfig,
     store: KeptStore,
 }
@@ -114,6 +126,11 @@ impl StartupOutcome {
             sync.stop().await;
             report.time_sync_stopped = true;
         }
+        if let Some(refine) = self.time_refine {
+            // Bounded by its own timeouts; not waited for at shutdown.
+            refine.abort();
+            report.time_sync_stopped = true;
+        }
         if let Some(lease) = self.lease {
             match lease.release().await {
                 // False: the binding was not annexr's own, so it was kept.
@@ -132,6 +149,7 @@ pub struct StartupBuilder {
     local: Option<Device>,
     store: Option<Arc<dyn Store>>,
     observer: Option<Arc<dyn Observer>>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl StartupBuilder {
@@ -163,6 +181,14 @@ impl StartupBuilder {
         self
     }
 
+    /// The clock time synchronization reads and (with `[time] set_clock`)
+    /// corrects. Default: the system clock. Tests and simulators give an
+    /// [`annexr_sntp::SimClock`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// The startup, ready to run.
     pub fn build(self) -> Startup {
         let store = self.store.or_else(|| {
@@ -177,6 +203,7 @@ impl StartupBuilder {
             local: self.local,
             store,
             observer: self.observer,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         }
     }
 }
@@ -187,6 +214,7 @@ pub struct Startup {
     local: Option<Device>,
     store: Option<Arc<dyn Store>>,
     observer: Option<Arc<dyn Observer>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Startup {
@@ -215,6 +243,9 @@ impl Startup {
     /// failure ends in a fallback or a failed step, and the report says which.
     pub async fn run(&self) -> StartupOutcome {
         let (mut stored, store_note) = self.load_store();
+        // What the store holds now, when it read cleanly: the save at the
+        // end is skipped when nothing changed.
+        let unchanged_if = store_note.is_none().then(|| stored.clone());
         let device_name = stored
             .device_name
             .clone()
@@ -248,12 +279,14 @@ impl Startup {
 
         // R.4 step 2: time sync on its own task; the rest waits for it only
         // when LDAP uses TLS (certificates are checked against its time).
+        let (decided, time_decision) = tokio::sync::watch::channel(None);
         let mut time_task = if self.config.time.enabled {
             let servers = time::servers(&self.config, &network);
             let settings = self.config.time.clone();
             let recorder = recorder.clone();
+            let clock = self.clock.clone();
             Some(tokio::spawn(async move {
-                time::synchronize(&settings, &servers, &recorder).await
+                time::synchronize(&settings, &servers, clock, &recorder, decided).await
             }))
         } else {
             let running = recorder.begin(Step::Time);
@@ -264,21 +297,81 @@ impl Startup {
             None
         };
 
-        // R.4 steps 3–4: the LDAP servers.
-        let ldap_urls = self.find_ldap_servers(&network, &recorder).await;
+        // R.4 steps 3–4: the LDAP servers. Meanwhile the server that
+        // served the last boot is asked at once; its answer is used only
+        // if DNS SRV still lists it (H.1.4.1).
+        let fast_path = self.fast_path(&stored, device_name.as_deref());
+        let fast_running = fast_path.as_ref().map(|_| recorder.begin(Step::Ldap));
+        let fast_load = async {
+            let (server, root, name) = fast_path.as_ref()?;
+            let mut config = self.config.clone();
+            // A password goes only to a server whose certificate was checked
+            // against the time step's clock (anonymous reads go at once).
+            let wait = self.config.time.enabled
+                && self.config.ldap.bind_dn.is_some()
+                && crate::configure::url_uses_tls(&self.config, &server.url);
+            if wait {
+                let mut decision = time_decision.clone();
+                let decided =
+                    tokio::time::timeout(self.time_limit(), decision.wait_for(Option::is_some))
+                        .await;
+                let correction = match decided {
+                    Ok(Ok(d)) => d.and_then(|d| d.tls_correction_us),
+                    // The time step is stuck: the main path handles it.
+                    _ => return None,
+                };
+                config.time.tls_clock_correction_us = correction;
+            }
+            Some(crate::configure::fast_load(&config, server, root, name, wait).await)
+        };
+        let (found, fast) = {
+            let mut fast_load = std::pin::pin!(fast_load);
+            let mut discovery = std::pin::pin!(self.find_ldap_servers(&network, &recorder));
+            let mut fast = None;
+            let found = tokio::select! {
+                found = &mut discovery => found,
+                done = &mut fast_load => {
+                    fast = done;
+                    (&mut discovery).await
+                }
+            };
+            // Not listed any more: its answer is not waited for.
+            if fast.is_none()
+                && let Some((server, _, _)) = &fast_path
+                && found.urls.contains(&server.url)
+            {
+                fast = fast_load.await;
+            }
+            (found, fast)
+        };
+        let ldap_urls = found.urls.clone();
 
         let mut config = self.config.clone();
         let mut time_sync = None;
-        if uses_tls(&config, &ldap_urls)
-            && let Some(task) = time_task.take()
-        {
+        let mut time_refine = None;
+        // The clock the fast path's TLS checked certificates against was
+        // right: the time step neither corrected nor stepped it.
+        let mut clock_was_right = true;
+        let tls =
+            uses_tls(&config, &ldap_urls) || fast.as_ref().is_some_and(|f| f.checked_before_time);
+        if tls && let Some(task) = time_task.take() {
             let synced = self.await_time(task, &recorder).await;
             time_sync = synced.handle;
+            time_refine = synced.refine;
+            clock_was_right = synced.tls_correction_us.is_none() && !synced.stepped;
             if synced.tls_correction_us.is_some() {
                 config.time.tls_clock_correction_us = synced.tls_correction_us;
                 recorder.tls_time_corrected();
             }
         }
+        let start = ldap_start(
+            fast_path.as_ref().map(|(s, _, _)| s.url.as_str()),
+            fast_running,
+            fast,
+            &ldap_urls,
+            clock_was_right,
+            &recorder,
+        );
 
         // R.4 step 4 and 5 (or R.1.2.2 steps 5–9).
         let (device, ldap) = match &device_name {
@@ -290,11 +383,15 @@ impl Startup {
                     self.local.as_ref(),
                     &mut stored,
                     &recorder,
+                    start,
                 )
                 .await
             }
             None => {
-                let running = recorder.begin(Step::Ldap);
+                let running = match start {
+                    LdapStart::Fresh => recorder.begin(Step::Ldap),
+                    LdapStart::Begun(running) | LdapStart::Fast(running, _) => running,
+                };
                 recorder.finish(
                     running,
                     Finished::new(Outcome::Failed, "the device has no name"),
@@ -311,6 +408,15 @@ impl Startup {
             stored.device_name = Some(device.name.clone());
             recorder.set_device_name(&device.name);
         }
+        if let Some(server) = stored.ldap_server.as_mut()
+            && let Some(host) = crate::configure::url_host(&server.url)
+            && let Some((_, addrs)) = found
+                .addresses
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case(host))
+        {
+            server.addresses.clone_from(addrs);
+        }
 
         if self.config.probe.enabled
             && let Some(device) = &device
@@ -319,9 +425,13 @@ impl Startup {
         }
 
         if let Some(task) = time_task {
-            time_sync = self.await_time(task, &recorder).await.handle;
+            let synced = self.await_time(task, &recorder).await;
+            time_sync = synced.handle;
+            time_refine = synced.refine;
         }
-        self.save_store(&stored, &recorder);
+        if unchanged_if.as_ref() != Some(&stored) {
+            self.save_store(&stored, &recorder);
+        }
         StartupOutcome {
             report: recorder.into_report(),
             device,
@@ -329,6 +439,7 @@ impl Startup {
             ldap_urls,
             lease,
             time_sync,
+            time_refine,
             config,
             store: KeptStore(self.store.clone()),
         }
@@ -342,9 +453,7 @@ impl Startup {
         mut task: tokio::task::JoinHandle<time::Synced>,
         recorder: &Recorder,
     ) -> time::Synced {
-        let rounds = self.config.time.samples.saturating_add(2).saturating_mul(4);
-        let limit = millis(self.config.time.timeout_ms).saturating_mul(rounds);
-        match tokio::time::timeout(limit.max(Duration::from_secs(5)), &mut task).await {
+        match tokio::time::timeout(self.time_limit(), &mut task).await {
             Ok(Ok(synced)) => synced,
             _ => {
                 task.abort();
@@ -356,6 +465,13 @@ impl Startup {
                 time::Synced::default()
             }
         }
+    }
+
+    /// How long the time step may take before it counts as stuck.
+    fn time_limit(&self) -> Duration {
+        let rounds = self.config.time.samples.saturating_add(2).saturating_mul(4);
+        let limit = millis(self.config.time.timeout_ms).saturating_mul(rounds);
+        limit.max(Duration::from_secs(5))
     }
 
     fn load_store(&self) -> (StoredState, Option<(String, String)>) {
@@ -393,7 +509,39 @@ impl Startup {
         }
     }
 
-    async fn find_ldap_servers(&self, network: &NetworkParams, recorder: &Recorder) -> Vec<String> {
+    /// The remembered server, root and device name when the fast path
+    /// applies: a server and root remembered, the device named, no
+    /// interrupted install to finish.
+    fn fast_path(
+        &self,
+        stored: &StoredState,
+        device_name: Option<&str>,
+    ) -> Option<(crate::RememberedServer, String, String)> {
+        let server = stored.ldap_server.clone()?;
+        let root = self
+            .config
+            .ldap
+            .base_dn
+            .clone()
+            .or_else(|| stored.ldap_base_dn.clone())?;
+        let name = device_name?.to_string();
+        // Never a password in clear to a server SRV may no longer list.
+        if self.config.ldap.bind_dn.is_some()
+            && !crate::configure::url_uses_tls(&self.config, &server.url)
+        {
+            return None;
+        }
+        if self.local.is_some() && crate::configure::install_interrupted(&self.config, &name) {
+            return None;
+        }
+        Some((server, root, name))
+    }
+
+    async fn find_ldap_servers(
+        &self,
+        network: &NetworkParams,
+        recorder: &Recorder,
+    ) -> FoundServers {
         let running = recorder.begin(Step::Dns);
         let found = discover_ldap(&self.config, network).await;
         let finished = found.urls.iter().fold(
@@ -401,22 +549,72 @@ impl Startup {
             |f, url| f.value("ldap-server", url.clone(), found.source),
         );
         recorder.finish(running, finished);
-        if let Some((message, action)) = found.warning {
+        if let Some((message, action)) = &found.warning {
             recorder.warn(Step::Dns, message, action);
         }
-        found.urls
+        found
     }
 }
 
-/// True when LDAP will use TLS (`ldaps://` or StartTLS), so certificates
-/// are checked against the clock.
+/// Whether the LDAP step goes on with the fast path's answer: only when DNS
+/// SRV (or the configured list) still names the remembered server, the
+/// device was found, and a TLS certificate was checked against a clock the
+/// time step left alone. The report says which.
+fn ldap_start(
+    remembered: Option<&str>,
+    running: Option<crate::recorder::Running>,
+    fast: Option<FastLoad>,
+    urls: &[String],
+    clock_was_right: bool,
+    recorder: &Recorder,
+) -> LdapStart {
+    let (Some(url), Some(running)) = (remembered, running) else {
+        return LdapStart::Fresh;
+    };
+    let note = |what: String| recorder.note(Step::Ldap, "remembered-server", what, Source::Cached);
+    if !urls.iter().any(|u| u == url) {
+        note(format!(
+            "{url}: no longer among the site's LDAP servers; not used, the listed servers were"
+        ));
+        return LdapStart::Begun(running);
+    }
+    match fast {
+        Some(fast) if !fast.found() => {
+            note(format!(
+                "{url}: {}; the listed servers were asked",
+                fast.failure()
+            ));
+            LdapStart::Begun(running)
+        }
+        Some(fast) if fast.checked_before_time && !clock_was_right => {
+            note(format!(
+                "{url}: its certificate was checked before the clock was corrected; connected again"
+            ));
+            LdapStart::Begun(running)
+        }
+        Some(fast) => {
+            note(format!(
+                "{url}: asked at once while DNS SRV ran, and still listed"
+            ));
+            LdapStart::Fast(running, Box::new(fast))
+        }
+        None => LdapStart::Begun(running),
+    }
+}
+
+/// True when LDAP will use TLS (`ldaps://`, or StartTLS: asked for or
+/// implied by a password bind), so certificates are checked against the
+/// clock.
 fn uses_tls(config: &StartupConfig, urls: &[String]) -> bool {
-    config.ldap.starttls || urls.iter().any(|u| u.starts_with("ldaps://"))
+    urls.iter()
+        .any(|u| crate::configure::url_uses_tls(config, u))
 }
 
 /// The LDAP servers, as the DNS step found them.
 pub(crate) struct FoundServers {
     pub urls: Vec<String>,
+    /// The addresses the site's DNS gave for each SRV target's host name.
+    pub addresses: Vec<(String, Vec<std::net::SocketAddr>)>,
     pub source: Source,
     pub outcome: Outcome,
     pub detail: String,
@@ -430,6 +628,7 @@ pub(crate) async fn discover_ldap(config: &StartupConfig, network: &NetworkParam
     if config.ldap.prefer_configured && !configured.is_empty() {
         return FoundServers {
             urls: configured.clone(),
+            addresses: Vec::new(),
             source: Source::Static,
             outcome: Outcome::Skipped,
             detail: "configured LDAP servers take precedence over DNS SRV".into(),
@@ -462,9 +661,20 @@ pub(crate) async fn discover_ldap(config: &StartupConfig, network: &NetworkParam
                 let tls = config.ldap.starttls
                     || (config.ldap.bind_dn.is_some() && !config.ldap.allow_plaintext_bind);
                 let urls = connect_urls(&found, tls);
+                let addresses = found
+                    .targets
+                    .iter()
+                    .take(MAX_SRV_TARGETS)
+                    .map(|t| {
+                        let addrs = t.socket_addrs();
+                        let kept = addrs.len().min(MAX_ADDRESSES_PER_TARGET);
+                        (t.host().to_string(), addrs[..kept].to_vec())
+                    })
+                    .collect();
                 return FoundServers {
                     detail: format!("{} LDAP server(s) from {}", urls.len(), found.owner),
                     urls,
+                    addresses,
                     source: Source::Dns,
                     outcome: Outcome::Done,
                     warning: None,
@@ -477,6 +687,7 @@ pub(crate) async fn discover_ldap(config: &StartupConfig, network: &NetworkParam
     if configured.is_empty() {
         return FoundServers {
             urls: Vec::new(),
+            addresses: Vec::new(),
             source: Source::Static,
             outcome: Outcome::Failed,
             detail: why.clone(),
@@ -488,6 +699,7 @@ pub(crate) async fn discover_ldap(config: &StartupConfig, network: &NetworkParam
     }
     FoundServers {
         urls: configured.clone(),
+        addresses: Vec::new(),
         source: Source::Static,
         outcome: Outcome::Fallback,
         detail: format!("{why}; using the configured LDAP servers"),

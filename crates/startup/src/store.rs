@@ -54,6 +54,11 @@ pub struct StoredState {
     /// again (two round trips saved).
     #[serde(default)]
     pub ldap_base_dn: Option<String>,
+    /// The LDAP server that served the last successful configuration: the
+    /// next boot connects to it at once, while DNS SRV is asked in parallel
+    /// whether it is still one of the site's servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap_server: Option<RememberedServer>,
     /// This device set its own `dicomInstalled` to FALSE at shutdown (R.5.2):
     /// the next boot may set it TRUE again. A FALSE the site set is never
     /// undone (R.1.2).
@@ -94,6 +99,18 @@ mod device_form {
             .map(|v| annexr_model::device_from_json(&v.to_string()).map_err(D::Error::custom))
             .transpose()
     }
+}
+
+/// An LDAP server remembered from the last boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedServer {
+    /// The URL connected to (`ldap://addr:port`, or `ldap[s]://host:port`
+    /// for TLS, which verifies the host name).
+    pub url: String,
+    /// The addresses the site's DNS gave for the URL's host name (the
+    /// operating system's resolver may not know it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<std::net::SocketAddr>,
 }
 
 /// The address the device had, to notice a change at the next boot
@@ -192,7 +209,8 @@ pub enum LoadSource {
 pub trait Store: Send + Sync {
     /// Reads the state; a store that does not exist yet reads as empty.
     fn load(&self) -> Result<(StoredState, LoadSource), StoreError>;
-    /// Replaces the state atomically.
+    /// Replaces the state atomically. [`FileStore`] writes nothing when the
+    /// file already holds this state.
     fn save(&self, state: &StoredState) -> Result<(), StoreError>;
 }
 
@@ -466,6 +484,17 @@ impl Store for FileStore {
                 reason: reason.clone(),
             });
         }
+        let mut state = state.clone();
+        state.format_version = STORE_FORMAT_VERSION;
+        let json = serde_json::to_vec_pretty(&state).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            cause: format!("cannot serialize: {e}"),
+        })?;
+        // The same bytes are there already: no write and no fsync, so an
+        // unchanged boot costs the flash nothing (and takes no lock).
+        if std::fs::read(&self.path).is_ok_and(|current| current == json) {
+            return Ok(());
+        }
         let _lock = self.lock()?;
         // A file this library cannot read (a newer format written since
         // the load) is moved aside, never overwritten.
@@ -477,12 +506,6 @@ impl Store for FileStore {
                 }
             }
         }
-        let mut state = state.clone();
-        state.format_version = STORE_FORMAT_VERSION;
-        let json = serde_json::to_vec_pretty(&state).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            cause: format!("cannot serialize: {e}"),
-        })?;
         self.remove_stale_temporaries();
         self.keep_previous()?;
         self.write_atomically(&self.path, &json)?;
@@ -524,6 +547,34 @@ mod tests {
         assert_eq!(read.device_name, state.device_name);
         assert_eq!(read.last_lease, state.last_lease);
         assert_eq!(read.format_version, STORE_FORMAT_VERSION);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_unchanged_state_is_not_rewritten_and_a_changed_one_is() {
+        use std::os::unix::fs::MetadataExt;
+        let (_dir, store) = store();
+        let inode = |path: &Path| std::fs::metadata(path).unwrap().ino();
+        let state = StoredState {
+            device_name: Some("CT-1".into()),
+            ..StoredState::default()
+        };
+        store.save(&state).unwrap();
+        let first = inode(store.path());
+        // Loaded and saved back unchanged: the same file, no new generation.
+        let (loaded, _) = store.load().unwrap();
+        store.save(&loaded).unwrap();
+        assert_eq!(inode(store.path()), first);
+        assert!(!store.previous_path().exists());
+        // A change is written (a new file renamed over the old one).
+        let changed = StoredState {
+            device_name: Some("CT-2".into()),
+            ..loaded
+        };
+        store.save(&changed).unwrap();
+        assert_ne!(inode(store.path()), first);
+        assert_eq!(store.load().unwrap().0.device_name.as_deref(), Some("CT-2"));
+        assert!(store.previous_path().exists());
     }
 
     #[test]

@@ -18,7 +18,9 @@ use annexr_sntp::{
 use crate::config::{RequiredClass, StartupConfig, TimeSettings, millis};
 use crate::network::NetworkParams;
 use crate::recorder::{Finished, Recorder};
-use crate::report::{Outcome, Source, StartupStepOutcome, Step, TimeClass, TimeReport};
+use crate::report::{
+    Event, Outcome, Refinement, Source, StartupStepOutcome, Step, TimeClass, TimeReport,
+};
 
 /// Offsets up to this are left to the ongoing loop to slew; larger ones
 /// are stepped at startup (systemd-timesyncd steps above 0.4 s).
@@ -58,11 +60,22 @@ async fn resolve(servers: &[String]) -> (Vec<SocketAddr>, Vec<String>) {
     (addrs, failed)
 }
 
-/// Measures the clock against `servers` without changing it.
-pub(crate) async fn measure(
+/// How a measurement samples each server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sampling {
+    /// Until the first valid reply: the startup decision.
+    FirstValid,
+    /// Every sample: the refinement, and `annexr time`.
+    All,
+}
+
+/// Measures `clock` against `servers` without changing it.
+async fn measure(
     servers: &[String],
     samples: u32,
     timeout_ms: u64,
+    clock: Arc<dyn Clock>,
+    sampling: Sampling,
 ) -> Result<Measurement, crate::Error> {
     let (addrs, failed) = resolve(servers).await;
     if addrs.is_empty() {
@@ -72,18 +85,28 @@ pub(crate) async fn measure(
             crate::Error::NtpServers(failed.join("; "))
         });
     }
-    let sampling = SamplingConfig {
+    let config = SamplingConfig {
         samples: usize::try_from(samples.max(1)).unwrap_or(4),
         timeout: millis(timeout_ms),
         ..SamplingConfig::default()
     };
-    let client = SntpClient::new(addrs, sampling)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Ok(client.measure(clock).await?)
+    let client = SntpClient::new(addrs, config)?;
+    Ok(match sampling {
+        Sampling::FirstValid => client.measure_first(clock).await?,
+        Sampling::All => client.measure(clock).await?,
+    })
 }
 
 fn micros(d: jiff::SignedDuration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The startup's time decision, as soon as it is made (before the step's
+/// report is complete): what TLS must check certificates against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TimeDecision {
+    /// See [`Synced::tls_correction_us`].
+    pub tls_correction_us: Option<i64>,
 }
 
 /// What the time step leaves for the rest of the startup.
@@ -91,6 +114,12 @@ fn micros(d: jiff::SignedDuration) -> i64 {
 pub(crate) struct Synced {
     /// The ongoing loop, when it runs.
     pub handle: Option<SyncHandle>,
+    /// The one background refinement, when the clock is not set (the
+    /// ongoing loop refines otherwise).
+    pub refine: Option<tokio::task::JoinHandle<()>>,
+    /// The startup stepped the clock: what was checked against the clock
+    /// before the step (a TLS certificate) was checked against a wrong time.
+    pub stepped: bool,
     /// The correction TLS should apply to the device clock (µs), when the
     /// clock itself was not corrected and the step rules accept the offset.
     pub tls_correction_us: Option<i64>,
@@ -118,15 +147,50 @@ fn leap_name(leap: LeapSecond) -> &'static str {
     }
 }
 
-/// The startup measurement, the one allowed step (R.6.3.1, within the step
-/// rules), and the ongoing loop.
+/// Requests the startup measurement sent to one server at most: one, plus
+/// one per timeout or rejected reply before the first valid one.
+fn exchanges(measurement: &Measurement) -> u32 {
+    measurement
+        .servers
+        .iter()
+        .map(|s| {
+            let sent = s.valid_samples
+                + s.rejections
+                    .iter()
+                    .filter(|r| {
+                        !matches!(
+                            r,
+                            annexr_sntp::Rejection::WrongSource(_)
+                                | annexr_sntp::Rejection::OriginMismatch
+                        )
+                    })
+                    .count();
+            u32::try_from(sent).unwrap_or(u32::MAX)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The startup decision from the first valid sample of each server, the one
+/// allowed step (R.6.3.1, within the step rules), and the refinement in the
+/// background: the ongoing loop when the clock is set, else one full
+/// measurement, reported as [`crate::Event::TimeRefined`].
 pub(crate) async fn synchronize(
     settings: &TimeSettings,
     servers: &[String],
+    clock: Arc<dyn Clock>,
     recorder: &Recorder,
+    decided: tokio::sync::watch::Sender<Option<TimeDecision>>,
 ) -> Synced {
     let running = recorder.begin(Step::Time);
-    let measured = measure(servers, settings.samples, settings.timeout_ms).await;
+    let measured = measure(
+        servers,
+        settings.samples,
+        settings.timeout_ms,
+        clock.clone(),
+        Sampling::FirstValid,
+    )
+    .await;
     let measurement = match measured {
         Ok(m) => m,
         Err(why) => {
@@ -143,6 +207,7 @@ pub(crate) async fn synchronize(
                 format!("the clock is not synchronized: {why}"),
                 "check that the NTP servers (DHCP option 42) answer on UDP port 123; until then time stamps may be wrong",
             );
+            decided.send_replace(Some(TimeDecision::default()));
             return Synced::default();
         }
     };
@@ -151,13 +216,13 @@ pub(crate) async fn synchronize(
     let mut finished = Finished::new(
         Outcome::Done,
         format!(
-            "offset {:+.3} ms, delay {:.3} ms, supports {}",
+            "offset {:+.3} ms, delay {:.3} ms, supports {} (first valid sample of each server; refined in the background)",
             offset_us as f64 / 1000.0,
             measurement.delay.as_secs_f64() * 1000.0,
             measurement.supported_class
         ),
     )
-    .round_trips(settings.samples);
+    .round_trips(exchanges(&measurement));
     for server in &measurement.servers {
         let said = match (&server.best, &server.discarded) {
             (_, Some(why)) => format!("{}: discarded ({why})", server.server),
@@ -195,7 +260,7 @@ pub(crate) async fn synchronize(
         }
         _ if !settings.set_clock => StartupStepOutcome::NotApplied,
         // The one startup step of R.6.3.1 (battery clock minutes to days off).
-        _ => match SystemClock.step(measurement.offset) {
+        _ => match clock.step(measurement.offset) {
             Ok(()) => {
                 recorder.clock_stepped(offset_us);
                 StartupStepOutcome::Applied
@@ -272,9 +337,19 @@ pub(crate) async fn synchronize(
     );
     let tls_correction_us =
         (verdict.allowed() && step != StartupStepOutcome::Applied).then_some(offset_us);
+    let stepped = step == StartupStepOutcome::Applied;
+    decided.send_replace(Some(TimeDecision { tls_correction_us }));
     if !settings.set_clock {
+        let refine = tokio::spawn(refine_once(
+            settings.clone(),
+            measurement.used.clone(),
+            clock,
+            recorder.clone(),
+        ));
         return Synced {
             handle: None,
+            refine: Some(refine),
+            stepped,
             tls_correction_us,
         };
     }
@@ -291,13 +366,9 @@ pub(crate) async fn synchronize(
         poll: Default::default(),
         startup_done: true,
     };
-    let handle = match annexr_sntp::spawn_sync(config, Arc::new(SystemClock)) {
-        Ok((handle, mut events)) => {
-            tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    tracing::info!(?event, "time synchronization");
-                }
-            });
+    let handle = match annexr_sntp::spawn_sync(config, clock) {
+        Ok((handle, events)) => {
+            tokio::spawn(forward_loop_events(events, recorder.clone(), class_of_loop));
             Some(handle)
         }
         Err(e) => {
@@ -311,7 +382,94 @@ pub(crate) async fn synchronize(
     };
     Synced {
         handle,
+        refine: None,
+        stepped,
         tls_correction_us,
+    }
+}
+
+/// The class of a measurement for a clock the loop corrects.
+fn class_of_loop(m: &Measurement) -> TimeClass {
+    class(m.supported_class)
+}
+
+fn refined(m: &Measurement, time_class: TimeClass, correction: Refinement) -> Event {
+    Event::TimeRefined {
+        offset_us: micros(m.offset),
+        delay_us: u64::try_from(m.delay.as_micros()).unwrap_or(u64::MAX),
+        samples: m.servers.iter().map(|s| s.valid_samples).sum(),
+        time_class,
+        correction,
+    }
+}
+
+/// The refinement when the clock is not set: one full measurement of the
+/// servers the startup used, reported, nothing changed. Bounded by the
+/// sampling's own timeouts.
+async fn refine_once(
+    settings: TimeSettings,
+    servers: Vec<SocketAddr>,
+    clock: Arc<dyn Clock>,
+    recorder: Recorder,
+) {
+    let sampling = SamplingConfig {
+        samples: usize::try_from(settings.samples.max(1)).unwrap_or(4),
+        timeout: millis(settings.timeout_ms),
+        ..SamplingConfig::default()
+    };
+    let measured = match SntpClient::new(servers, sampling) {
+        Ok(client) => client.measure(clock).await,
+        Err(e) => Err(e),
+    };
+    match measured {
+        Ok(m) => {
+            tracing::info!(offset_us = micros(m.offset), "time refined (reported only)");
+            let time_class = class(m.clock_class);
+            recorder.emit(refined(&m, time_class, Refinement::Reported));
+        }
+        Err(e) => tracing::info!("time refinement failed: {e}"),
+    }
+}
+
+/// Passes the ongoing loop's events on: its first measurement with what
+/// the loop did about it as [`Event::TimeRefined`], any later step as
+/// [`Event::ClockStepped`]; everything to the log.
+async fn forward_loop_events(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<annexr_sntp::Event>,
+    recorder: Recorder,
+    class_of: fn(&Measurement) -> TimeClass,
+) {
+    use annexr_sntp::Event as Sntp;
+    let mut first: Option<Box<Measurement>> = None;
+    let mut refined_sent = false;
+    while let Some(event) = events.recv().await {
+        tracing::info!(?event, "time synchronization");
+        let correction = match &event {
+            Sntp::Measured(m) => {
+                if !refined_sent {
+                    first = Some(m.clone());
+                }
+                None
+            }
+            Sntp::Slewing { rate, .. } => Some(Refinement::Slewed { rate: *rate }),
+            Sntp::Stepped { offset, .. } => {
+                recorder.emit(Event::ClockStepped {
+                    offset_us: micros(*offset),
+                });
+                Some(Refinement::Stepped {
+                    offset_us: micros(*offset),
+                })
+            }
+            Sntp::ConsentRequired { .. } => Some(Refinement::NeedsConsent),
+            Sntp::Failed { .. } => Some(Refinement::Failed),
+            _ => None,
+        };
+        if let Some(correction) = correction
+            && let Some(m) = first.take()
+        {
+            refined_sent = true;
+            recorder.emit(refined(&m, class_of(&m), correction));
+        }
     }
 }
 
@@ -323,5 +481,12 @@ pub async fn measure_time(
     samples: u32,
     timeout_ms: u64,
 ) -> Result<annexr_sntp::Measurement, crate::Error> {
-    measure(servers, samples, timeout_ms).await
+    measure(
+        servers,
+        samples,
+        timeout_ms,
+        Arc::new(SystemClock),
+        Sampling::All,
+    )
+    .await
 }
