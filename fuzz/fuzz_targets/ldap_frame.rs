@@ -3,7 +3,7 @@
 //! only messages whose every part it walked.
 #![no_main]
 
-use annexr_ldap::frame::{MAX_MESSAGE, check_message, frame_len, paged_cookie};
+use annexr_ldap::internal::{MAX_MESSAGE, check_message, frame_len, paged_cookie};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! then asks for never include a password.
 #![no_main]
 
-use annexr_ldap::subschema::{Subschema, parse_description};
+use annexr_ldap::internal::{Subschema, parse_description};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -341,7 +341,7 @@ async fn install(mut config: StartupConfig, args: InstallArgs, json_out: bool) -
     config.ldap.install_if_missing = true;
     config.ldap.ldif_fallback_path = args.ldif_out;
     if let (Some(prefix), Some(digits)) = (args.title_prefix, args.title_digits) {
-        config.ldap.title_rule = Some(annexr::config::TitleRule {
+        config.ldap.title_rule = Some(annexr::TitleRule {
             prefix,
             digits,
             start: 1,

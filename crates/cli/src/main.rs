@@ -1,7 +1,7 @@
 //! `annexr`: the DICOM PS3.17 Annex R tool for field engineers.
 //!
 //! Every command reads the same settings as the library (a TOML file, see
-//! `annexr::config`), which flags and environment variables override, and
+//! `annexr::StartupConfig`), which flags and environment variables override, and
 //! prints text or, with `--json`, one JSON document.
 
 use std::path::PathBuf;

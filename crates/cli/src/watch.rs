@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use annexr::watch::{WatchMode, WatchOptions};
 use annexr::{StartupConfig, Watch};
+use annexr::{WatchMode, WatchOptions};
 use clap::Args;
 
 use crate::exit;

@@ -1,12 +1,12 @@
 //! A blocking facade for firmware that is not async: [`Driver`] is the
-//! twin of [`crate::driver::Driver`] and owns a current-thread tokio
+//! twin of [`crate::Driver`] and owns a current-thread tokio
 //! runtime. The DHCP client has no background work between calls (timers
 //! and retransmissions happen inside [`Driver::step`] and the calls built
 //! on it), so a current-thread runtime is enough.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use annexr_dhcp::{Client, ClientConfig, interface_mac, os::ReportOnly};
+//! use annexr_dhcp::{Client, ClientConfig, ReportOnly, interface_mac};
 //!
 //! let mac = interface_mac("eth0")?;
 //! let client = Client::new(ClientConfig::new(mac));

@@ -738,8 +738,9 @@ fn inform_unanswered_gives_up_after_bounded_attempts() {
         }
         other => panic!("expected InformUnanswered, got {other:?}"),
     }
-    // 4 s ± 1 then 8 s ± 1: well before the 60 s outer timeout.
-    assert!(took < Duration::from_secs(16), "{took:?}");
+    // Two attempts, then the typed error (not the 60 s outer timeout):
+    // the attempt count above says so without timing the test.
+    eprintln!("gave up after {took:?}");
 }
 
 /// A busy link: hundreds of packets reach port 68 while the client is

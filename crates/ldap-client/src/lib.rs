@@ -10,12 +10,13 @@
 //!   StartTLS/`ldaps://` (StartTLS always for a password bind, unless
 //!   plaintext is explicitly allowed), one transparent reconnect after a
 //!   dropped connection, write referrals followed to known servers only when
-//!   enabled. Every server message passes [`frame`] before ldap3 parses it.
+//!   enabled. Every server message passes an RFC 4511 framing check before
+//!   ldap3 parses it.
 //! - Loads use paged results, and read level by level under a server's
 //!   size limit; every search carries a size and time limit.
 //! - Every operation returns [`Counted`]: its value and the round trips it
 //!   used ([`Stats`]).
-//! - [`alloc`]: AE title allocation policies, sans I/O.
+//! - [`Allocator`], [`AllocationPolicy`]: AE title allocation, sans I/O.
 //! - [`merge`]: the merge of a local description into the stored one
 //!   (the model's diff then applies it, guarded against concurrent edits).
 //! - [`LdapClient::watch`]: follows devices live (RFC 4533
@@ -57,20 +58,32 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod alloc;
+mod alloc;
 pub mod blocking;
 mod client;
 mod config;
 mod conn;
 mod error;
-pub mod frame;
+mod frame;
 mod guard;
 mod install;
-pub mod subschema;
+mod subschema;
 mod update;
 mod watch;
 
-pub use alloc::{AllocationPolicy, Allocator};
+pub use alloc::{AllocationPolicy, Allocator, derive_title, luhn_digit};
+pub use frame::FrameError;
+pub use subschema::SubschemaError;
+
+/// Entry points for the fuzz targets (the reply path's framing check, the
+/// schema parser): not part of the supported API.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::frame::{
+        MAX_MESSAGE, Reply, check_message, frame_len, paged_cookie, reply_fits, request_of,
+    };
+    pub use crate::subschema::{Description, Subschema, parse_description};
+}
 pub use client::{
     AeAddress, Allocation, DeviceLookup, DeviceTypeQuery, Endpoint, FoundAes, LdapClient,
     Registration, ResolvedAe, SopClassQuery, SyncedTitle,

@@ -460,9 +460,9 @@ impl Watcher {
                                     return Ended::Failed { server, cause: format!("{device}: the server requires a full refresh") };
                                 }
                                 // unavailableCriticalExtension, unwillingToPerform: no syncprov.
-                                12 | 53 if !announced => return Ended::NoSync(format!("result code {rc} ({text})")),
+                                12 | 53 if !announced => return Ended::NoSync(crate::error::result_text(rc, &text)),
                                 0 => return Ended::NoSync("the server ended the persistent search".into()),
-                                _ => return Ended::Failed { server, cause: format!("persistent search of {device}: result code {rc} ({text})") },
+                                _ => return Ended::Failed { server, cause: format!("persistent search of {device}: {}", crate::error::result_text(rc, &text)) },
                             }
                         }
                         Notice::Broken(cause) => return Ended::Failed { server, cause },
@@ -666,7 +666,10 @@ impl Watcher {
         if res.rc != 0 && res.rc != 32 {
             return Err(Ended::Failed {
                 server,
-                cause: format!("poll {base}: result code {} ({})", res.rc, res.text),
+                cause: format!(
+                    "poll {base}: {}",
+                    crate::error::result_text(res.rc, &res.text)
+                ),
             });
         }
         let mut fp: Vec<(String, String)> = entries

@@ -2,13 +2,14 @@
 //! install of a new device (R.1.2.2), shutdown (R.5), with a non-volatile
 //! store and a report that tells a service engineer what happened.
 //!
-//! | module | what |
+//! | part | what |
 //! |---|---|
+//! | [`Startup`] | the sequence: [`Startup::builder`], run, then [`StartupOutcome::shutdown`] |
 //! | [`blocking`] | the same for firmware without tokio: [`blocking::Runner`] runs, shuts down, looks up and watches |
-//! | [`config`] | [`StartupConfig`]: the TOML settings, every one with a default |
-//! | [`store`] | the non-volatile store: the device's name, last configuration, last lease, titles |
-//! | [`watch`] | [`Watch`]: after startup, follow this device and its peers in the directory, as events |
-//! | [`report`] | [`StartupReport`], step outcomes, value sources, warnings, progress events |
+//! | settings | [`StartupConfig`]: the TOML settings, every one with a default |
+//! | store | [`Store`], [`FileStore`]: the non-volatile store: the device's name, last configuration, last lease, titles |
+//! | watch | [`Watch`]: after startup, follow this device and its peers in the directory, as events |
+//! | report | [`StartupReport`], step outcomes, value sources, warnings, progress [`Event`]s |
 //!
 //! Getting started: the settings come from the device's TOML file (every
 //! one has a default) ...
@@ -58,29 +59,34 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod blocking;
-pub mod config;
+mod config;
 mod configure;
 mod error;
-pub mod network;
+mod network;
 mod probe;
 mod recorder;
-pub mod report;
+mod report;
 mod sequence;
-pub mod store;
-pub mod time;
-pub mod watch;
+mod store;
+mod time;
+mod watch;
 
-pub use config::{ConfigError, LeaseApply, NetworkMode, RequiredClass, StartupConfig};
+pub use config::{
+    ConfigError, DeviceSettings, DnsSettings, LdapSettings, LeaseApply, NetworkMode,
+    NetworkSettings, ProbeSettings, RequiredClass, StartupConfig, StoreSettings, TimeSettings,
+    TitleRule,
+};
 pub use configure::client as ldap_client;
 pub use error::Error;
 pub use network::{NetworkParams, request_lease};
 pub use report::{
-    Event, Observer, Outcome, Refinement, Source, StartupReport, StartupStepOutcome, Step,
-    StepReport, TimeClass, TimeReport, Warning,
+    ClockStep, Event, Observer, Outcome, Refinement, Source, StartupReport, StartupStepOutcome,
+    Step, StepReport, TimeClass, TimeReport, Value, Warning,
 };
 pub use sequence::{ShutdownReport, Startup, StartupBuilder, StartupOutcome, ldap_servers};
 pub use store::{
-    FileStore, LoadSource, RememberedServer, Store, StoreError, StoredLease, StoredState,
+    FileStore, LoadSource, RememberedServer, STORE_FORMAT_VERSION, Store, StoreError, StoreLock,
+    StoredLease, StoredState,
 };
 pub use time::measure_time;
-pub use watch::{Watch, WatchBuilder, WatchEvent};
+pub use watch::{Mechanism, PeerAddress, Watch, WatchBuilder, WatchEvent, WatchMode, WatchOptions};

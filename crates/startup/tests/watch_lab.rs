@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use annexr::watch::{Mechanism, WatchMode, WatchOptions};
 use annexr::{FileStore, Store, Watch, WatchEvent};
+use annexr::{Mechanism, WatchMode, WatchOptions};
 use annexr_lab::{AnyLdapServer, LdapServer, LdapServerKind, Slapd, or_skip};
 use annexr_ldap::{ClientConfig, LdapClient};
 use annexr_model::{AeTitle, Device, Dn, Layout, NetworkAe, NetworkConnection};
