@@ -473,17 +473,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Sample {
-        Sample {
-            offset: SignedDuration::from_millis(3),
-            delay: Duration::from_millis(1),
-            stratum: 2,
-            leap: 0,
-            reference_id: [127, 0, 0, 1],
-            precision: -20,
-            root_delay: Duration::ZERO,
-            root_dispersion: Duration::ZERO,
-            received: jiff::Timestamp::UNIX_EPOCH,
-        }
+        crate::packet::test_sample(3, 1)
     }
 
     /// How many requests a run of outcomes takes before the sampling ends.

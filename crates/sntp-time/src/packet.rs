@@ -448,3 +448,20 @@ impl NtpUdpSocket for TokioNtpSocket {
             .map_err(|_| sntpc::Error::Network)
     }
 }
+
+/// A valid sample for unit tests: `offset_ms` from a stratum 2 server at
+/// 127.0.0.1, `delay_ms` round trip.
+#[cfg(test)]
+pub(crate) fn test_sample(offset_ms: i64, delay_ms: u64) -> Sample {
+    Sample {
+        offset: SignedDuration::from_millis(offset_ms),
+        delay: Duration::from_millis(delay_ms),
+        stratum: 2,
+        leap: 0,
+        reference_id: [127, 0, 0, 1],
+        precision: -20,
+        root_delay: Duration::ZERO,
+        root_dispersion: Duration::ZERO,
+        received: Timestamp::UNIX_EPOCH,
+    }
+}

@@ -259,19 +259,7 @@ pub fn select(servers: Vec<ServerReport>, at: Timestamp) -> Option<Measurement> 
 mod tests {
     use super::*;
 
-    fn sample(offset_ms: i64, delay_ms: u64) -> Sample {
-        Sample {
-            offset: SignedDuration::from_millis(offset_ms),
-            delay: Duration::from_millis(delay_ms),
-            stratum: 2,
-            leap: 0,
-            reference_id: [127, 0, 0, 1],
-            precision: -20,
-            root_delay: Duration::ZERO,
-            root_dispersion: Duration::ZERO,
-            received: Timestamp::UNIX_EPOCH,
-        }
-    }
+    use crate::packet::test_sample as sample;
 
     fn addr(n: u8) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, n], 123))

@@ -97,10 +97,9 @@ impl StartupStepRules {
 mod tests {
     use std::net::SocketAddr;
 
-    use jiff::{SignedDuration, Timestamp};
+    use jiff::Timestamp;
 
     use super::*;
-    use crate::packet::Sample;
     use crate::select::{ServerReport, select};
 
     fn measured(offsets_ms: &[i64]) -> Measurement {
@@ -108,17 +107,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, ms)| {
-                let sample = Sample {
-                    offset: SignedDuration::from_millis(*ms),
-                    delay: Duration::from_millis(1 + i as u64),
-                    stratum: 2,
-                    leap: 0,
-                    reference_id: [127, 0, 0, 1],
-                    precision: -20,
-                    root_delay: Duration::ZERO,
-                    root_dispersion: Duration::ZERO,
-                    received: Timestamp::UNIX_EPOCH,
-                };
+                let sample = crate::packet::test_sample(*ms, 1 + i as u64);
                 let addr = SocketAddr::from(([127, 0, 0, 1 + i as u8], 123));
                 ServerReport::from_outcomes(addr, vec![Ok(sample)])
             })
