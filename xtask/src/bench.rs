@@ -175,10 +175,12 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
             },
         );
     }
+    let rss = startup_peak_rss_kb()?;
+    eprintln!("xtask: startup_peak_rss_kb = {rss}");
     measured.insert(
         "startup_peak_rss_kb".into(),
         Measured {
-            value: startup_peak_rss_kb()? as f64,
+            value: rss as f64,
             unit: "kB".into(),
         },
     );
@@ -186,10 +188,20 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let out = target_dir().join("bench-results.jsonl");
     let _ = std::fs::remove_file(&out);
     run(cargo().args(["bench", "-p", "annexr-examples", "--benches", "--no-run"]))?;
+    // A failing bench does not stop the others: the summary says which
+    // keys it left unmeasured, and the run fails at the end.
+    let mut failed = Vec::new();
     for name in &selected {
-        run(&mut bench_command(name, &out))?;
+        if let Err(e) = run(&mut bench_command(name, &out)) {
+            failed.push(e);
+        }
         if DELAYED_BENCHES.contains(&name.as_str()) {
-            run(bench_command(name, &out).env("ANNEXR_BENCH_DELAY_MS", LINK_DELAY_MS.to_string()))?;
+            let delayed =
+                run(bench_command(name, &out)
+                    .env("ANNEXR_BENCH_DELAY_MS", LINK_DELAY_MS.to_string()));
+            if let Err(e) = delayed {
+                failed.push(e);
+            }
         }
     }
     let text = std::fs::read_to_string(&out).unwrap_or_default();
@@ -209,10 +221,13 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         .filter(|g| !measured.contains_key(g.key))
         .map(|g| g.key)
         .collect();
-    if missing.is_empty() {
+    if !missing.is_empty() {
+        failed.push(format!("not measured: {}", missing.join(", ")));
+    }
+    if failed.is_empty() {
         Ok(())
     } else {
-        Err(format!("not measured: {}", missing.join(", ")))
+        Err(failed.join("\n"))
     }
 }
 
