@@ -6,8 +6,11 @@
 //! pynetdicom runs in one long-lived Python process that is asked over a pipe
 //! to do N echoes, so Python's start-up is not counted. Our sweep is
 //! concurrent (16 at a time); the stock tools echo one after the other, as a
-//! script does. The lab storescp serves one association at a time, so the
-//! sweep is bounded by the peer, whatever the client.
+//! script does. The lab storescp serves one association at a time, so a
+//! sweep against one peer is bounded by the peer, whatever the client; the
+//! sweep that scales is 100 probes over 16 distinct storescp peers (as a
+//! device's peers are), timed against one echo: `echo_sweep_100_over_single`
+//! for `cargo xtask bench` when `ANNEXR_BENCH_OUT` is set.
 //!
 //! Against DCMTK most of the difference is TCP, not code: DCMTK writes a PDU
 //! header and body in two writes without TCP_NODELAY, so every response
@@ -15,7 +18,8 @@
 //! (TCP_QUICKACK); the "no TCP_QUICKACK" row shows annexr without that.
 //!
 //! Medians and ratios are printed at the end ("vs annexr": how many times
-//! slower than ours).
+//! slower than ours; for the sweep over 16 peers, how many single annexr
+//! echoes it takes).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::cell::RefCell;
@@ -28,8 +32,13 @@ use annexr_lab::{Storescp, or_skip};
 use annexr_probe::{ProbeOptions, SweepOptions, Target, Verdict};
 use criterion::{Criterion, criterion_group, criterion_main};
 
+#[path = "support/summary.rs"]
+mod summary;
+
 const SWEEP: usize = 100;
 const SWEEP_RUNS: usize = 5;
+/// Distinct peers of the sweep that scales.
+const PEERS: usize = 16;
 
 const PYNETDICOM_WORKER: &str = r#"
 import sys
@@ -229,17 +238,44 @@ fn bench(c: &mut Criterion) {
         }
     }
 
+    // 100 probes over 16 distinct peers, 16 at a time.
+    let peers: Vec<Storescp> = (0..PEERS)
+        .map_while(|_| or_skip(Storescp::builder().ae_title("STORESCP").start()))
+        .collect();
+    if peers.len() == PEERS {
+        let spread: Vec<Target> = (0..SWEEP)
+            .map(|i| {
+                let port = peers[i % PEERS].addr().port();
+                Target::new("127.0.0.1", port, "STORESCP", "ANNEXR")
+            })
+            .collect();
+        for _ in 0..SWEEP_RUNS {
+            let t = Instant::now();
+            let r = rt.block_on(annexr_probe::sweep(&spread, &concurrent));
+            record("sweep 100 over 16 peers: annexr", t.elapsed());
+            assert_eq!(r.summary.all_good, SWEEP, "{r}");
+        }
+    }
+
     let samples = samples.borrow();
     let base_one = median(&samples["one echo: annexr"]);
+    if let Some(spread) = samples.get("sweep 100 over 16 peers: annexr") {
+        summary::record(
+            "echo_sweep_100_over_single",
+            median(spread).as_secs_f64() / base_one.as_secs_f64(),
+            "x",
+        );
+    }
     let base_sweep = median(&samples["sweep 100: annexr (16 concurrent)"]);
-    println!("\nprobe_echo medians (same storescp, same run):");
+    println!("\nprobe_echo medians (same storescp unless said, same run):");
     println!(
         "{:<38} {:>8} {:>14} {:>10}",
         "", "samples", "median", "vs annexr"
     );
     for (name, v) in samples.iter() {
         let m = median(v);
-        let base = if name.starts_with("one") {
+        // The sweep over 16 peers is compared with one echo (the goal).
+        let base = if name.starts_with("one") || name.contains("16 peers") {
             base_one
         } else {
             base_sweep

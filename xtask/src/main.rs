@@ -1,10 +1,12 @@
-//! Project automation: `cargo xtask demo | test | lab`.
+//! Project automation: `cargo xtask demo | test | lab | bench`.
 //!
 //! - `demo`: start the lab's sample site and run the startup example on it.
 //! - `test`: fmt check, clippy `-D warnings`, the whole test suite with every
 //!   lab server required, the LDAP client against the hostile server in a
 //!   `panic = "abort"` build, and a build of every fuzz target.
 //! - `lab`: start the sample site and wait, for manual experiments.
+//! - `bench`: every bench, release sizes and peak RSS, in one summary
+//!   (target/bench-summary.json) and one table.
 //! - `packages`: only make the lab's Debian packages available.
 //!
 //! `demo` and `test` install the Debian packages the lab needs when run as
@@ -14,6 +16,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod bench;
 
 /// How a Debian package reaches the lab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +86,11 @@ fn private_packages_dir() -> PathBuf {
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 const POLICY_RC_D_DENY: &str = "#!/bin/sh\n# written by annexr's cargo xtask during apt-get install; removed after\nexit 101\n";
 
-const USAGE: &str = "usage: cargo xtask <demo | test | lab>
+const USAGE: &str = "usage: cargo xtask <demo | test | lab | bench>
   demo   start the sample site and run a normal startup against it
   test   fmt, clippy -D warnings, all tests with the lab required, a panic=abort run against a hostile LDAP server, a Windows build check, fuzz build
   lab    start the sample site and wait (Ctrl-C stops it)
+  bench  [BENCH...] run the benches, measure release sizes and peak RSS, write target/bench-summary.json
   packages  only install (as root) or extract the lab's Debian packages";
 
 fn main() -> ExitCode {
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "test" => test(),
         "lab" => lab(),
+        "bench" => bench::bench(&std::env::args().skip(2).collect::<Vec<_>>()),
         "packages" => ensure_packages(),
         _ => {
             eprintln!("{USAGE}");
@@ -304,6 +310,7 @@ fn test() -> Result<(), String> {
             .env("ANNEXR_LAB_LOG", &lab_log),
     )?;
     summarize_lab_log(&lab_log);
+    firmware_features_check()?;
     panic_abort_check()?;
     windows_check()?;
     fuzz_build()?;
@@ -435,6 +442,13 @@ fn run_tests(cmd: &mut Command) -> Result<TestTotals, String> {
             totals.passed, totals.failed
         ))
     }
+}
+
+/// A firmware build leaves out DHCP and the probe's TLS: the `annexr`
+/// crate and the `annexr` tool must build without their default features.
+fn firmware_features_check() -> Result<(), String> {
+    run(cargo().args(["check", "-p", "annexr", "--no-default-features"]))?;
+    run(cargo().args(["check", "-p", "annexr-cli", "--no-default-features"]))
 }
 
 /// Builds every fuzz target (cargo-fuzz on the stable toolchain needs

@@ -376,6 +376,7 @@ struct Wanted {
     inform: Option<Ipv4Addr>,
 }
 
+#[cfg(feature = "dhcp")]
 async fn lease_driver(
     interface: &str,
     want: &Wanted,
@@ -409,6 +410,27 @@ async fn lease_driver(
         driver.bound(timeout).await
     }?;
     Ok((lease, mac.to_string(), driver))
+}
+
+/// A build without the DHCP client: a typed error before any packet, so
+/// that the startup falls back to the static settings and says why.
+#[cfg(not(feature = "dhcp"))]
+async fn lease_driver(
+    interface: &str,
+    want: &Wanted,
+    timeout: Duration,
+    applier: Applier,
+) -> Result<(annexr_dhcp::Lease, String, LeaseDriver), annexr_dhcp::Error> {
+    let _ = (&want.label, &want.domain, want.remembered, want.inform);
+    let _ = (timeout, applier);
+    Err(annexr_dhcp::Error::Socket {
+        interface: interface.to_string(),
+        step: "start the DHCP client".into(),
+        cause: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this build has no DHCP client (annexr feature `dhcp` is off)",
+        ),
+    })
 }
 
 /// How long `request_lease` waits for the server.

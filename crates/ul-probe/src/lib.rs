@@ -61,6 +61,9 @@ mod probe;
 mod report;
 mod sweep;
 mod target;
+// Without the `tls` feature only TlsOptions is used (a TLS target is
+// refused); the handshake code stays compiled but is left out of the binary.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 mod tls;
 
 /// Parsers of peer input, public only for the fuzz targets: not a stable API.

@@ -12,12 +12,15 @@ use tokio::net::TcpStream;
 
 use crate::dimse;
 use crate::pdu::{self, HEADER_LEN, Incoming, NegotiatedContext, PduError, ProposedContext};
+#[cfg(feature = "tls")]
+use crate::report::CertVerification;
 use crate::report::{
-    CertVerification, Ending, Error, Phase, ProbeReport, Timings, TlsReport, TransportErrorKind,
-    decide,
+    Ending, Error, Phase, ProbeReport, Timings, TlsReport, TransportErrorKind, decide,
 };
 use crate::target::{ProbeOptions, Target};
-use crate::tls::{Seen, cert_info, client_config};
+use crate::tls::Seen;
+#[cfg(feature = "tls")]
+use crate::tls::{cert_info, client_config};
 use annexr_model::AeTitle;
 
 /// A TCP stream that acknowledges received data at once (Linux `TCP_QUICKACK`,
@@ -235,6 +238,14 @@ pub async fn probe(target: &Target, opts: &ProbeOptions) -> Result<ProbeReport, 
     }
     let seen = Arc::new(Mutex::new(Seen::default()));
     let tls_config = match &target.tls {
+        #[cfg(not(feature = "tls"))]
+        Some(_) => {
+            return Err(Error::TlsSetup {
+                peer,
+                cause: NO_TLS.into(),
+            });
+        }
+        #[cfg(feature = "tls")]
         Some(t) => Some(
             client_config(t, seen.clone()).map_err(|cause| Error::TlsSetup {
                 peer: peer.clone(),
@@ -283,6 +294,7 @@ pub async fn probe(target: &Target, opts: &ProbeOptions) -> Result<ProbeReport, 
     .await
     .err();
     run.timings.total_us = micros(run.started.elapsed());
+    #[cfg(feature = "tls")]
     if let (Some(report), Ok(seen)) = (&mut tls_report, seen.lock())
         && report.peer_certificate.is_none()
     {
@@ -307,6 +319,10 @@ pub async fn probe(target: &Target, opts: &ProbeOptions) -> Result<ProbeReport, 
         verdict,
     })
 }
+
+/// Why a TLS target cannot be probed by a build without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+const NO_TLS: &str = "this build has no DICOM TLS (annexr-probe feature `tls` is off)";
 
 #[allow(clippy::too_many_arguments)]
 async fn drive(
@@ -384,6 +400,16 @@ async fn drive(
 
     match tls {
         None => converse(run, tcp, target, opts).await,
+        // Not reached: probe() refuses a TLS target before any I/O.
+        #[cfg(not(feature = "tls"))]
+        Some(_) => {
+            let _ = (seen, tls_report);
+            Err(Error::TlsSetup {
+                peer: run.peer.clone(),
+                cause: NO_TLS.into(),
+            })
+        }
+        #[cfg(feature = "tls")]
         Some((config, name)) => {
             let t = Instant::now();
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
