@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use annexr_lab::{Slapd, or_skip};
 use annexr_ldap::{ClientConfig, DeviceLookup, blocking::LdapClient};
-use annexr_model::ldif::export_device;
-use annexr_model::model::{Device, NetworkAe, NetworkConnection, TransferCapability, TransferRole};
+use annexr_model::export_device;
 use annexr_model::{AeTitle, Dn, Layout};
+use annexr_model::{Device, NetworkAe, NetworkConnection, TransferCapability, TransferRole};
 
 #[path = "support/summary.rs"]
 mod summary;
@@ -31,14 +31,15 @@ fn archive() -> Device {
         .with_connection(NetworkConnection::new("dicom", "127.0.0.1", Some(11112)))
         .with_connection(NetworkConnection::new("dicom2", "127.0.0.1", Some(11113)));
     for a in 1..=AES {
-        let mut ae = NetworkAe::new(AeTitle::new(&format!("ARCH{a}")).unwrap()).connection("dicom");
+        let mut ae =
+            NetworkAe::new(AeTitle::new(&format!("ARCH{a}")).unwrap()).with_connection("dicom");
         for t in 0..CAPABILITIES_PER_AE {
             let role = if t % 2 == 0 {
                 TransferRole::Scp
             } else {
                 TransferRole::Scu
             };
-            ae = ae.transfer_capability(TransferCapability::new(
+            ae = ae.with_transfer_capability(TransferCapability::new(
                 &format!("Storage {t} {role:?}"),
                 &format!("1.2.840.10008.5.1.4.1.1.{}", t / 2 + 1),
                 role,
