@@ -1,27 +1,14 @@
 //! The `annexr` tool against the lab's sample site, as a field engineer runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod support;
+
 use std::process::{Command, Output};
 
-use annexr_lab::{SITE_DOMAIN, SampleSite, Slapd, or_skip};
+use annexr_lab::{SampleSite, Slapd, or_skip};
 
 fn annexr(site: &SampleSite, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_annexr"))
-        .args([
-            "--dns",
-            &site.dns_addr().to_string(),
-            "--domain",
-            SITE_DOMAIN,
-        ])
-        .args(["--bind-dn", &site.slapd.device_dn()])
-        .env("ANNEXR_LDAP_PASSWORD", site.slapd.device_password())
-        // The password goes over StartTLS, verified against the lab CA.
-        .arg("--ca-file")
-        .arg(site.slapd.ca_cert_path().unwrap())
-        .args(["--timeout-ms", "2000"])
-        .args(args)
-        .output()
-        .unwrap()
+    support::annexr_at(site, 2000, args)
 }
 
 fn stdout(out: &Output) -> String {

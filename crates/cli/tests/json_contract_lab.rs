@@ -5,8 +5,10 @@
 #![allow(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod support;
+
 use std::ffi::{CStr, CString, c_char};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::ptr;
 
 use annexr_ffi::{
@@ -20,21 +22,7 @@ use serde_json::Value;
 const COST_KEYS: [&str; 3] = ["round_trips", "requests", "connects"];
 
 fn annexr(site: &SampleSite, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_annexr"))
-        .args([
-            "--dns",
-            &site.dns_addr().to_string(),
-            "--domain",
-            SITE_DOMAIN,
-        ])
-        .args(["--bind-dn", &site.slapd.device_dn()])
-        .env("ANNEXR_LDAP_PASSWORD", site.slapd.device_password())
-        .arg("--ca-file")
-        .arg(site.slapd.ca_cert_path().unwrap())
-        .args(["--timeout-ms", "5000"])
-        .args(args)
-        .output()
-        .unwrap()
+    support::annexr_at(site, 5000, args)
 }
 
 fn cli_json(out: &Output) -> Value {

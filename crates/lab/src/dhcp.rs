@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tempfile::TempDir;
 
-use crate::process::{
-    Readiness, ServerProcess, enter_netns, find_binary, is_root, run_tool, version_of,
-};
+use crate::process::{Readiness, ServerProcess, find_binary, is_root, run_tool, version_of};
 use crate::{LabError, announce};
 
 /// Which DHCP server implementation serves the link.
@@ -217,18 +215,7 @@ impl DhcpLab {
     /// returns its result. Build a current-thread tokio runtime inside `f`
     /// for async code: every socket it opens lives in the namespace.
     pub fn in_client_ns<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, LabError> {
-        let path = Path::new("/run/netns").join(&self.client_ns);
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    enter_netns(&path)?;
-                    Ok(f())
-                })
-                .join()
-                .map_err(|_| {
-                    LabError::Invalid("the closure run in the client namespace panicked".into())
-                })?
-        })
+        crate::process::run_in_netns(&self.client_ns, "the client namespace", f)
     }
 
     /// A command that runs `program` inside the client namespace (for stock

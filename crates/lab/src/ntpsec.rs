@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::process::{
-    Readiness, ServerProcess, enter_netns, find_binary, is_root, run_tool, version_of,
-};
+use crate::process::{Readiness, ServerProcess, find_binary, is_root, run_tool, version_of};
 use crate::{LabError, announce};
 
 /// ntpd's side of the veth link to its time source.
@@ -263,18 +261,7 @@ impl Ntpsec {
     /// returns its result: every socket `f` opens (a current-thread tokio
     /// runtime built inside it too) reaches [`Ntpsec::addr`].
     pub fn in_netns<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, LabError> {
-        let path = Path::new("/run/netns").join(&self.netns);
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    enter_netns(&path)?;
-                    Ok(f())
-                })
-                .join()
-                .map_err(|_| {
-                    LabError::Invalid("the closure run in the ntpsec namespace panicked".into())
-                })?
-        })
+        crate::process::run_in_netns(&self.netns, "the ntpsec namespace", f)
     }
 }
 

@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tempfile::TempDir;
 
-use crate::process::{
-    Readiness, ServerProcess, enter_netns, find_binary, is_root, run_tool, version_of,
-};
+use crate::process::{Readiness, ServerProcess, find_binary, is_root, run_tool, version_of};
 use crate::{LabError, announce};
 
 /// Orthanc's DICOM port inside its namespace.
@@ -215,18 +213,7 @@ impl Orthanc {
     /// that the sockets it opens reach [`Orthanc::addr`]) and returns its
     /// result.
     pub fn in_netns<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, LabError> {
-        let path = Path::new("/run/netns").join(&self.netns);
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    enter_netns(&path)?;
-                    Ok(f())
-                })
-                .join()
-                .map_err(|_| {
-                    LabError::Invalid("the closure run in Orthanc's namespace panicked".into())
-                })?
-        })
+        crate::process::run_in_netns(&self.netns, "Orthanc's namespace", f)
     }
 }
 

@@ -295,6 +295,28 @@ pub(crate) fn enter_netns(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Runs `f` on a new thread that has entered the network namespace `netns`
+/// (bound under /run/netns) and returns its result; `what` names the
+/// namespace in the error when `f` panics. Only that thread changes
+/// namespace: every socket `f` opens (a current-thread tokio runtime built
+/// inside it too) lives there.
+pub(crate) fn run_in_netns<R: Send>(
+    netns: &str,
+    what: &str,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R, crate::LabError> {
+    let path = Path::new("/run/netns").join(netns);
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                enter_netns(&path)?;
+                Ok(f())
+            })
+            .join()
+            .map_err(|_| crate::LabError::Invalid(format!("the closure run in {what} panicked")))?
+    })
+}
+
 /// Runs a stock tool to completion, returning its stdout or a typed error
 /// carrying its stderr.
 pub(crate) fn run_tool(
